@@ -1,0 +1,220 @@
+"""Settings: one typed object, built once at start-up from the environment and `c2bot.toml`.
+
+The environment wins over the file; secrets are `SecretStr` so they never print. Every name is
+part of the operator contract (DESIGN.md "Settings").
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import time, timedelta
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+CONFIG_FILE_ENV = "C2_CONFIG"
+DEFAULT_CONFIG_FILE = "c2bot.toml"
+PRIORITIES = ("highest", "high", "normal", "low")
+_DURATION = re.compile(r"^\s*(\d+)\s*(m|h|bd)\s*$")
+
+
+class SettingsError(Exception):
+    """A setting is missing or malformed; the message names the setting."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """A first-response target: a wall-clock span or a number of business days."""
+
+    minutes: int = 0
+    business_days: int = 0
+
+    def __str__(self) -> str:
+        if self.business_days:
+            return f"{self.business_days} business day" + ("s" if self.business_days > 1 else "")
+        if self.minutes % 60 == 0:
+            hours = self.minutes // 60
+            return f"{hours} hour" + ("s" if hours > 1 else "")
+        return f"{self.minutes} minutes"
+
+
+def parse_duration(text: str) -> Target:
+    """'30m' -> 30 minutes, '2h' -> 120 minutes, '1bd' -> one business day."""
+    match = _DURATION.match(text)
+    if not match:
+        raise ValueError(f"{text!r} is not a duration like 30m, 2h or 1bd")
+    amount, unit = int(match[1]), match[2]
+    if unit == "bd":
+        return Target(business_days=amount)
+    return Target(minutes=amount * (60 if unit == "h" else 1))
+
+
+def _host_port(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise ValueError(f"{text!r} is not host:port")
+    return host, int(port)
+
+
+class Settings(BaseSettings):
+    """Every setting of DESIGN.md plus the case-handling ones this project adds."""
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=False, frozen=True)
+
+    database_url: str = Field("sqlite+aiosqlite:///./var/c2bot.db", alias="C2_DATABASE_URL")
+    http_host: str = Field("127.0.0.1", alias="C2_HTTP_HOST")
+    http_port: int = Field(8080, alias="C2_HTTP_PORT", ge=0, le=65535)
+    smtp_host: str = Field("127.0.0.1", alias="C2_SMTP_HOST")
+    smtp_port: int = Field(2525, alias="C2_SMTP_PORT", ge=0, le=65535)
+    smtp_relay: str = Field("127.0.0.1:25", alias="C2_SMTP_RELAY")
+    mail_domain: str = Field("localhost", alias="C2_MAIL_DOMAIN")
+    mail_max_bytes: int = Field(25 * 1024 * 1024, alias="C2_MAIL_MAX_BYTES", gt=0)
+    imap_host: str | None = Field(None, alias="C2_IMAP_HOST")
+    imap_port: int | None = Field(None, alias="C2_IMAP_PORT")
+    imap_user: str | None = Field(None, alias="C2_IMAP_USER")
+    imap_password: SecretStr | None = Field(None, alias="C2_IMAP_PASSWORD")
+    imap_tls: bool | None = Field(None, alias="C2_IMAP_TLS")
+    esl_host: str = Field("127.0.0.1", alias="C2_ESL_HOST")
+    esl_port: int = Field(8021, alias="C2_ESL_PORT")
+    esl_password: SecretStr = Field(SecretStr("ClueCon"), alias="C2_ESL_PASSWORD")
+    freeswitch_secret: SecretStr | None = Field(None, alias="C2_FREESWITCH_SECRET")
+    fax_spool: Path = Field(Path("./var/fax"), alias="C2_FAX_SPOOL")
+    fax_gateway: str = Field("sofia/gateway/pstn/", alias="C2_FAX_GATEWAY")
+    support_channel: str | None = Field(None, alias="C2_SUPPORT_CHANNEL")
+    secret_key: SecretStr | None = Field(None, alias="C2_SECRET_KEY")
+    sip_domain: str = Field("{account}.sip.localhost", alias="C2_SIP_DOMAIN")
+    case_targets: str = Field("highest=30m,high=2h,normal=1bd,low=2bd", alias="C2_CASE_TARGETS")
+    case_reminder_before: str = Field("15m", alias="C2_CASE_REMINDER_BEFORE")
+    business_hours: str = Field("09:00-17:00", alias="C2_BUSINESS_HOURS")
+    log_level: str = Field("INFO", alias="C2_LOG_LEVEL")
+    slack_bot_token: SecretStr | None = Field(None, alias="SLACK_BOT_TOKEN")
+    slack_signing_secret: SecretStr | None = Field(None, alias="SLACK_SIGNING_SECRET")
+    slack_app_token: SecretStr | None = Field(None, alias="SLACK_APP_TOKEN")
+    slack_api_url: str = Field("https://slack.com/api/", alias="SLACK_API_URL")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_file = Path(os.environ.get(CONFIG_FILE_ENV, DEFAULT_CONFIG_FILE))
+        toml = TomlConfigSettingsSource(settings_cls, toml_file=toml_file)
+        return (init_settings, env_settings, toml)
+
+    @field_validator("smtp_relay")
+    @classmethod
+    def _relay_is_host_port(cls, value: str) -> str:
+        _host_port(value)
+        return value
+
+    @field_validator("case_targets")
+    @classmethod
+    def _targets_parse(cls, value: str) -> str:
+        _parse_targets(value)
+        return value
+
+    @field_validator("case_reminder_before")
+    @classmethod
+    def _reminder_parses(cls, value: str) -> str:
+        if parse_duration(value).business_days:
+            raise ValueError("use minutes or hours (e.g. 15m), not business days")
+        return value
+
+    @field_validator("business_hours")
+    @classmethod
+    def _hours_parse(cls, value: str) -> str:
+        _parse_hours(value)
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_driver(cls, value: str) -> str:
+        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError("must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
+        return value
+
+    @property
+    def relay(self) -> tuple[str, int]:
+        return _host_port(self.smtp_relay)
+
+    @property
+    def targets(self) -> dict[str, Target]:
+        return _parse_targets(self.case_targets)
+
+    @property
+    def reminder_before(self) -> timedelta:
+        return timedelta(minutes=parse_duration(self.case_reminder_before).minutes)
+
+    @property
+    def business_day(self) -> tuple[time, time]:
+        return _parse_hours(self.business_hours)
+
+    @property
+    def slack_enabled(self) -> bool:
+        return self.slack_bot_token is not None and (
+            self.slack_signing_secret is not None or self.slack_app_token is not None
+        )
+
+
+def _parse_targets(text: str) -> dict[str, Target]:
+    targets: dict[str, Target] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, sep, duration = part.partition("=")
+        if not sep or name.strip() not in PRIORITIES:
+            raise ValueError(f"{part!r} is not priority=duration with priority in {PRIORITIES}")
+        targets[name.strip()] = parse_duration(duration)
+    missing = [p for p in PRIORITIES if p not in targets]
+    if missing:
+        raise ValueError(f"no target for {', '.join(missing)}")
+    return targets
+
+
+def _parse_hours(text: str) -> tuple[time, time]:
+    start, sep, end = text.partition("-")
+    try:
+        opens, closes = time.fromisoformat(start.strip()), time.fromisoformat(end.strip())
+    except ValueError:
+        raise ValueError(f"{text!r} is not HH:MM-HH:MM") from None
+    if not sep or opens >= closes:
+        raise ValueError(f"{text!r} is not HH:MM-HH:MM with the start before the end")
+    return opens, closes
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build settings; a bad value raises `SettingsError` naming the setting and why."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as error:
+        problems = []
+        for item in error.errors():
+            name = str(item["loc"][0]) if item["loc"] else "settings"
+            problems.append(f"{name}: {item['msg']}")
+        raise SettingsError("bad setting " + "; ".join(problems)) from None
+
+
+def ensure_secret_key(settings: Settings, var_dir: Path = Path("./var")) -> Settings:
+    """Use C2_SECRET_KEY, or a key generated once into var/secret.key (mode 0600)."""
+    if settings.secret_key is not None:
+        return settings
+    key_file = var_dir / "secret.key"
+    if not key_file.exists():
+        var_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(32))
+    key = key_file.read_text().strip()
+    return settings.model_copy(update={"secret_key": SecretStr(key)})

@@ -1,0 +1,200 @@
+"""Accounts, contacts and people: set up from the shell, looked up by every front door."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from c2bot.handlers import audit
+from c2bot.handlers.context import Actor, Context
+from c2bot.handlers.errors import Invalid, NotFound
+from c2bot.handlers.permissions import check_account, check_staff, visible_accounts
+from c2bot.handlers.replies import Reply, Table
+from c2bot.storage.models import Account, Contact, Person, Role
+
+
+@dataclass(frozen=True)
+class NewAccount:
+    number: str
+    company: str
+    email: str
+    reseller: str | None = None
+    timezone: str = "Europe/Amsterdam"
+    rate_group: str | None = None
+
+
+@dataclass(frozen=True)
+class LinkUser:
+    slack_user_id: str | None
+    role: Role
+    account: str | None = None
+    email: str | None = None
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class NewContact:
+    account: str
+    name: str
+    email: str
+    phone: str | None = None
+    prefers_email: bool = False
+
+
+def normalise_email(address: str) -> str:
+    address = address.strip().lower()
+    local, at, domain = address.partition("@")
+    if not at or not local or "." not in domain or " " in address:
+        raise Invalid(f"{address!r} is not an email address.", {"email": "not an email address"})
+    return address
+
+
+async def account_by_number(session: AsyncSession, number: str) -> Account:
+    account = await session.scalar(select(Account).where(Account.number == number))
+    if account is None:
+        raise NotFound(f"There is no account {number}.")
+    return account
+
+
+async def add_account(ctx: Context, request: NewAccount) -> Reply:
+    check_staff(ctx.actor, "add accounts")
+    try:
+        ZoneInfo(request.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise Invalid(f"{request.timezone!r} is not a time zone (e.g. Europe/Amsterdam).") from None
+    email = normalise_email(request.email)
+    async with ctx.sessions.begin() as session:
+        if await session.scalar(select(Account.id).where(Account.number == request.number)):
+            raise Invalid(f"Account {request.number} already exists.")
+        reseller = await account_by_number(session, request.reseller) if request.reseller else None
+        account = Account(
+            number=request.number,
+            company=request.company,
+            email=email,
+            timezone=request.timezone,
+            reseller_id=reseller.id if reseller else None,
+            rate_group=request.rate_group,
+        )
+        session.add(account)
+        await session.flush()
+        session.add(Contact(account_id=account.id, name=request.company, email=email))
+        audit.record(session, ctx, "account.add", "account", account.number, account.id)
+    under = f" under reseller {request.reseller}" if request.reseller else ""
+    return Reply(title=f"Account {request.number} ({request.company}) added{under}.")
+
+
+async def link_user(ctx: Context, request: LinkUser) -> Reply:
+    check_staff(ctx.actor, "link users")
+    if request.role in (Role.CUSTOMER, Role.RESELLER) and not request.account:
+        raise Invalid(f"A {request.role.value} needs --account ACCOUNT_NUMBER.")
+    if not request.slack_user_id and not request.email:
+        raise Invalid("Give a Slack user id or an email address.")
+    email = normalise_email(request.email) if request.email else None
+    async with ctx.sessions.begin() as session:
+        account = await account_by_number(session, request.account) if request.account else None
+        person = await _find_person(session, request.slack_user_id, email)
+        created = person is None
+        if person is None:
+            person = Person(role=request.role)
+            session.add(person)
+        person.slack_user_id = request.slack_user_id or person.slack_user_id
+        person.email = email or person.email
+        person.name = request.name or person.name
+        person.role = request.role
+        person.account_id = account.id if account else None
+        await session.flush()
+        action = "user.link" if created else "user.relink"
+        audit.record(
+            session,
+            ctx,
+            action,
+            "person",
+            person.id,
+            person.account_id,
+            role=request.role.value,
+            slack_user_id=person.slack_user_id,
+            email=email,
+        )
+    who = request.slack_user_id or email
+    where = f" on account {request.account}" if request.account else ""
+    return Reply(title=f"{who} is now {request.role.value}{where}.")
+
+
+async def _find_person(
+    session: AsyncSession, slack_user_id: str | None, email: str | None
+) -> Person | None:
+    if slack_user_id:
+        person = await session.scalar(select(Person).where(Person.slack_user_id == slack_user_id))
+        if person is not None:
+            return person
+    if email:
+        return await session.scalar(
+            select(Person).where(func.lower(Person.email) == email).order_by(Person.id).limit(1)
+        )
+    return None
+
+
+async def add_contact(ctx: Context, request: NewContact) -> Reply:
+    email = normalise_email(request.email)
+    async with ctx.sessions.begin() as session:
+        account = await account_by_number(session, request.account)
+        await check_account(session, ctx.actor, account.id)
+        existing = await session.scalar(
+            select(Contact).where(Contact.account_id == account.id, Contact.email == email)
+        )
+        contact = existing or Contact(account_id=account.id, email=email, name=request.name)
+        contact.name, contact.phone = request.name, request.phone
+        contact.prefers_email = request.prefers_email
+        session.add(contact)
+        await session.flush()
+        audit.record(session, ctx, "contact.save", "contact", contact.id, account.id, email=email)
+    return Reply(title=f"Contact {request.name} <{email}> saved on account {account.number}.")
+
+
+async def list_accounts(ctx: Context) -> Reply:
+    async with ctx.sessions() as session:
+        visible = await visible_accounts(session, ctx.actor)
+        query = select(Account).order_by(Account.number)
+        if visible is not None:
+            query = query.where(Account.id.in_(visible))
+        accounts = list(await session.scalars(query))
+    rows = tuple(
+        (a.number, a.company, a.email, a.reseller.number if a.reseller else "-", a.timezone)
+        for a in accounts
+    )
+    table = Table(("Account", "Company", "Email", "Reseller", "Time zone"), rows)
+    return Reply(title=f"{len(rows)} account(s)", table=table)
+
+
+async def person_by_slack_id(session: AsyncSession, slack_user_id: str) -> Person | None:
+    return await session.scalar(select(Person).where(Person.slack_user_id == slack_user_id))
+
+
+async def actor_for_slack_user(ctx_sessions: Context, slack_user_id: str) -> Actor | None:
+    async with ctx_sessions.sessions() as session:
+        person = await person_by_slack_id(session, slack_user_id)
+    return Actor.of(person) if person else None
+
+
+async def actor_for_email(session: AsyncSession, address: str) -> Actor | None:
+    """A person with this email, else an account contact with it (acting as a customer)."""
+    address = address.lower()
+    person = await session.scalar(
+        select(Person).where(func.lower(Person.email) == address).order_by(Person.id).limit(1)
+    )
+    if person is not None:
+        return Actor.of(person)
+    contact = await session.scalar(
+        select(Contact).where(func.lower(Contact.email) == address).order_by(Contact.id).limit(1)
+    )
+    if contact is None:
+        return None
+    return Actor(
+        label=f"{contact.name} <{contact.email}>",
+        role=Role.CUSTOMER,
+        account_id=contact.account_id,
+        email=contact.email,
+    )

@@ -1,0 +1,31 @@
+"""Typed replies a handler returns; the front doors render them (Block Kit, text, email)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Table:
+    columns: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A title line, optional prose, label/value fields and a table."""
+
+    title: str
+    text: str = ""
+    fields: tuple[tuple[str, str], ...] = ()
+    table: Table | None = None
+    public: bool = False
+
+
+@dataclass(frozen=True)
+class OpenForm:
+    """Ask the front door to show a form (a Slack modal); text doors explain the text form."""
+
+    form: str
+    usage: str
+    initial: dict[str, str] = field(default_factory=dict)

@@ -1,0 +1,313 @@
+"""SQLAlchemy 2.0 models: accounts, people, cases, mail bookkeeping and the audit log.
+
+Times are stored as UTC and always come back timezone-aware, on SQLite as on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Dialect,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC timestamp on every backend (SQLite drops the zone otherwise)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UTCDateTime(),
+        dict[str, Any]: JSON(),
+    }
+
+
+class Role(enum.StrEnum):
+    CUSTOMER = "customer"
+    RESELLER = "reseller"
+    STAFF = "staff"
+    ADMIN = "admin"
+
+
+class CaseType(enum.StrEnum):
+    TECHNICAL = "technical"
+    INVOICE = "invoice"
+    PRICING = "pricing"
+
+
+class Priority(enum.StrEnum):
+    LOW = "low"
+    NORMAL = "normal"
+    HIGH = "high"
+    HIGHEST = "highest"
+
+
+class CaseStatus(enum.StrEnum):
+    OPEN = "open"
+    PENDING = "pending"
+    CLOSED = "closed"
+
+
+class Channel(enum.StrEnum):
+    """The front door something came in through (or goes out by)."""
+
+    SLACK = "slack"
+    EMAIL = "email"
+    SHELL = "shell"
+    SYSTEM = "system"
+
+
+class MessageKind(enum.StrEnum):
+    CUSTOMER = "customer"
+    STAFF = "staff"
+    NOTE = "note"
+    SYSTEM = "system"
+
+
+def _enum(kind: type[enum.StrEnum]) -> Enum:
+    return Enum(kind, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e])
+
+
+class Account(Base):
+    __tablename__ = "accounts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[str] = mapped_column(String(32), unique=True)
+    company: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str] = mapped_column(String(254))
+    timezone: Mapped[str] = mapped_column(String(64), default="Europe/Amsterdam")
+    reseller_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"), index=True)
+    rate_group: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    reseller: Mapped[Account | None] = relationship(remote_side=[id], lazy="joined")
+    contacts: Mapped[list[Contact]] = relationship(
+        back_populates="account", order_by="Contact.id", lazy="selectin"
+    )
+
+
+class Contact(Base):
+    """A person at an account the carrier may talk to; not necessarily a c2bot user."""
+
+    __tablename__ = "contacts"
+    __table_args__ = (UniqueConstraint("account_id", "email"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str] = mapped_column(String(254), index=True)
+    phone: Mapped[str | None] = mapped_column(String(40))
+    prefers_email: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    account: Mapped[Account] = relationship(back_populates="contacts")
+
+
+class Person(Base):
+    """Somebody who uses c2bot: linked by Slack user id and/or email, with one role."""
+
+    __tablename__ = "people"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slack_user_id: Mapped[str | None] = mapped_column(String(32), unique=True)
+    email: Mapped[str | None] = mapped_column(String(254), index=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    role: Mapped[Role] = mapped_column(_enum(Role))
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"), index=True)
+    prefers_email: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    account: Mapped[Account | None] = relationship(lazy="joined")
+
+
+class Case(Base):
+    __tablename__ = "cases"
+    __table_args__ = (Index("ix_cases_status_account", "status", "account_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    type: Mapped[CaseType] = mapped_column(_enum(CaseType))
+    priority: Mapped[Priority] = mapped_column(_enum(Priority))
+    status: Mapped[CaseStatus] = mapped_column(_enum(CaseStatus), default=CaseStatus.OPEN)
+    subject: Mapped[str] = mapped_column(String(250))
+    description: Mapped[str] = mapped_column(Text)
+    contact_name: Mapped[str] = mapped_column(String(200))
+    contact_email: Mapped[str | None] = mapped_column(String(254))
+    requester_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    source: Mapped[Channel] = mapped_column(_enum(Channel))
+    reply_by_email: Mapped[bool] = mapped_column(Boolean, default=False)
+    slack_channel: Mapped[str | None] = mapped_column(String(32))
+    slack_ts: Mapped[str | None] = mapped_column(String(32), index=True)
+    customer_dm_channel: Mapped[str | None] = mapped_column(String(32))
+    customer_dm_ts: Mapped[str | None] = mapped_column(String(32), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    first_response_due: Mapped[datetime]
+    first_response_at: Mapped[datetime | None]
+    reminded_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+
+    account: Mapped[Account] = relationship(lazy="joined")
+    requester: Mapped[Person | None] = relationship(foreign_keys=[requester_id], lazy="joined")
+    assignee: Mapped[Person | None] = relationship(foreign_keys=[assignee_id], lazy="joined")
+
+
+class CaseMessage(Base):
+    __tablename__ = "case_messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[MessageKind] = mapped_column(_enum(MessageKind))
+    channel: Mapped[Channel] = mapped_column(_enum(Channel))
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    author_label: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text)
+    verified: Mapped[bool] = mapped_column(Boolean, default=True)
+    slack_ts: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CaseFile(Base):
+    __tablename__ = "case_files"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("case_messages.id"))
+    filename: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(127))
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    posted_to_slack: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class ReplyToken(Base):
+    """`case+<token>@`: binds one case to one recipient address."""
+
+    __tablename__ = "reply_tokens"
+    __table_args__ = (UniqueConstraint("case_id", "email"),)
+
+    token: Mapped[str] = mapped_column(String(64), primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
+    email: Mapped[str] = mapped_column(String(254))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None]
+
+
+class MailMessageId(Base):
+    """Every Message-ID we sent or received for a case, to thread replies that lost their token."""
+
+    __tablename__ = "mail_message_ids"
+
+    message_id: Mapped[str] = mapped_column(String(998), primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    direction: Mapped[str] = mapped_column(String(8))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class InboundMail(Base):
+    """Every message we answered 250 to, raw, with what became of it."""
+
+    __tablename__ = "inbound_mail"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    envelope_from: Mapped[str] = mapped_column(String(254))
+    recipients: Mapped[str] = mapped_column(Text)
+    message_id: Mapped[str | None] = mapped_column(String(998))
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    outcome: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[str] = mapped_column(Text, default="")
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
+
+
+class OutboundMail(Base):
+    """The outbox: mail is written here in the same transaction as its cause, then relayed."""
+
+    __tablename__ = "outbound_mail"
+    __table_args__ = (Index("ix_outbound_mail_pending", "sent_at", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    envelope_from: Mapped[str] = mapped_column(String(254))
+    recipient: Mapped[str] = mapped_column(String(254))
+    message_id: Mapped[str] = mapped_column(String(998))
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None]
+    failed_at: Mapped[datetime | None]
+    last_error: Mapped[str] = mapped_column(Text, default="")
+
+
+class MailAddress(Base):
+    """Delivery health of an address: bounces mark it failing."""
+
+    __tablename__ = "mail_addresses"
+
+    email: Mapped[str] = mapped_column(String(254), primary_key=True)
+    failing: Mapped[bool] = mapped_column(Boolean, default=False)
+    last_status: Mapped[str] = mapped_column(String(32), default="")
+    last_diagnostic: Mapped[str] = mapped_column(Text, default="")
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AuditEntry(Base):
+    """One change made through any front door: who, through what, did what to which object."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    actor_label: Mapped[str] = mapped_column(String(300))
+    channel: Mapped[Channel] = mapped_column(_enum(Channel))
+    action: Mapped[str] = mapped_column(String(64))
+    object_type: Mapped[str] = mapped_column(String(32))
+    object_id: Mapped[str] = mapped_column(String(64))
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
