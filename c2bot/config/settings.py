@@ -69,7 +69,9 @@ def _host_port(text: str) -> tuple[str, int]:
 class Settings(BaseSettings):
     """Every setting of DESIGN.md plus the case-handling ones this project adds."""
 
-    model_config = SettingsConfigDict(extra="ignore", populate_by_name=False, frozen=True)
+    model_config = SettingsConfigDict(
+        extra="ignore", populate_by_name=False, frozen=True, env_ignore_empty=True
+    )
 
     database_url: str = Field("sqlite+aiosqlite:///./var/c2bot.db", alias="C2_DATABASE_URL")
     http_host: str = Field("127.0.0.1", alias="C2_HTTP_HOST")

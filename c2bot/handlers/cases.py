@@ -66,6 +66,7 @@ class NewCase:
     contact: str | None = None
     files: tuple[FileUpload, ...] = ()
     reply_by_email: bool = False
+    source_ref: str | None = None  # the opening message's id at its front door (a Message-ID)
 
 
 @dataclass(frozen=True)
@@ -184,6 +185,14 @@ def validate_new_case(request: NewCase) -> None:
         raise Invalid(" ".join(problems.values()), problems)
 
 
+async def check_new_case(ctx: Context, request: NewCase) -> None:
+    """Raise what `open_case` would refuse, writing nothing: a form checks before it closes."""
+    validate_new_case(request)
+    async with ctx.sessions() as session:
+        account = await _target_account(session, ctx, request.account)
+        await _contact_for(session, ctx, account, request.contact)
+
+
 async def open_case(ctx: Context, request: NewCase) -> CaseView:
     validate_new_case(request)
     now = ctx.clock()
@@ -201,6 +210,7 @@ async def open_case(ctx: Context, request: NewCase) -> CaseView:
             contact_email=contact_email,
             requester_id=ctx.actor.person_id,
             source=ctx.channel,
+            source_ref=request.source_ref,
             reply_by_email=request.reply_by_email or ctx.channel is Channel.EMAIL,
             created_at=now,
             first_response_due=due_at(now, target, account.timezone, ctx.settings.business_day),

@@ -181,6 +181,7 @@ class Case(Base):
     requester_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
     source: Mapped[Channel] = mapped_column(_enum(Channel))
+    source_ref: Mapped[str | None] = mapped_column(String(998))
     reply_by_email: Mapped[bool] = mapped_column(Boolean, default=False)
     slack_channel: Mapped[str | None] = mapped_column(String(32))
     slack_ts: Mapped[str | None] = mapped_column(String(32), index=True)

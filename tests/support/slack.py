@@ -178,7 +178,7 @@ class SlackStandIn:
         self,
         method: str,
         predicate: Callable[[SlackCall], bool] | None = None,
-        timeout: float = 5.0,  # noqa: ASYNC109 - it bounds an assertion, not an I/O operation
+        timeout: float = 5.0,
     ) -> SlackCall:
         """Return the first call to method matching predicate, waiting up to timeout seconds."""
 

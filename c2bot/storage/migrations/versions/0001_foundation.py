@@ -157,6 +157,7 @@ def upgrade() -> None:
             ),
             nullable=False,
         ),
+        sa.Column("source_ref", sa.String(length=998), nullable=True),
         sa.Column("reply_by_email", sa.Boolean(), nullable=False),
         sa.Column("slack_channel", sa.String(length=32), nullable=True),
         sa.Column("slack_ts", sa.String(length=32), nullable=True),

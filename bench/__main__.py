@@ -1,0 +1,19 @@
+"""`make bench`: run every benchmark and print its figures."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from bench import mail_intake, slack_ack
+
+
+async def main() -> None:
+    logging.basicConfig(level=logging.ERROR)
+    for bench in (slack_ack, mail_intake):
+        for line in await bench.main():
+            print(line, flush=True)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

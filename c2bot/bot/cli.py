@@ -1,0 +1,198 @@
+"""`c2bot`: serve, shell, db upgrade, account add, user link, import customers."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import logging
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+
+from c2bot.bot.runtime import PARTS, PartError, choose_parts, serve
+from c2bot.bot.services import Services
+from c2bot.bot.shell import run_shell, shell_actor, shell_context
+from c2bot.config.settings import Settings, SettingsError, ensure_secret_key, load_settings
+from c2bot.handlers import accounts
+from c2bot.handlers.context import SHELL_OPERATOR
+from c2bot.handlers.errors import Refusal
+from c2bot.handlers.replies import Reply
+from c2bot.storage.db import create_engine, upgrade
+from c2bot.storage.models import Role
+
+CUSTOMER_COLUMNS = ("number", "company", "email", "reseller", "timezone", "rate_group")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="c2bot",
+        description="Run a VoIP reseller platform by message: Slack, email and this shell.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    serve_cmd = sub.add_parser("serve", help="run the bot (Slack, HTTP, SMTP)")
+    serve_cmd.add_argument(
+        "--only", metavar="PARTS", help=f"comma-separated subset of: {','.join(PARTS)}"
+    )
+    shell_cmd = sub.add_parser("shell", help="type commands as a Slack user would")
+    shell_cmd.add_argument(
+        "--as",
+        dest="as_user",
+        metavar="SLACK_USER_ID",
+        help="act as this linked Slack user (default: local admin)",
+    )
+    db_cmd = sub.add_parser("db", help="database maintenance")
+    db_cmd.add_argument("action", choices=["upgrade"])
+    account = sub.add_parser("account", help="accounts").add_subparsers(
+        dest="action", required=True
+    )
+    add = account.add_parser("add", help="add an account")
+    add.add_argument("number", metavar="ACCOUNT_NUMBER")
+    add.add_argument("--company", required=True)
+    add.add_argument("--email", required=True)
+    add.add_argument("--reseller", metavar="PARENT_NUMBER")
+    add.add_argument("--timezone", default="Europe/Amsterdam")
+    add.add_argument("--rate-group", metavar="NAME")
+    user = sub.add_parser("user", help="people").add_subparsers(dest="action", required=True)
+    link = user.add_parser("link", help="link a Slack user (or an email) to a role and account")
+    link.add_argument("slack_user_id", metavar="SLACK_USER_ID", nargs="?")
+    link.add_argument("--role", required=True, choices=[r.value for r in Role])
+    link.add_argument("--account", metavar="ACCOUNT_NUMBER")
+    link.add_argument("--email")
+    link.add_argument("--name", default="")
+    imports = sub.add_parser("import", help="bulk imports").add_subparsers(
+        dest="what", required=True
+    )
+    customers = imports.add_parser(
+        "customers", help="accounts from CSV with columns " + ",".join(CUSTOMER_COLUMNS)
+    )
+    customers.add_argument("file", type=Path, metavar="FILE.csv")
+    return parser
+
+
+async def _with_services(settings: Settings, work: Callable[[Services], Awaitable[int]]) -> int:
+    engine = create_engine(settings.database_url)
+    try:
+        await upgrade(engine)
+        return await work(Services(settings=settings, engine=engine))
+    finally:
+        await engine.dispose()
+
+
+def _print_reply(reply: Reply) -> None:
+    print(reply.title)
+
+
+async def _account_add(services: Services, args: argparse.Namespace) -> int:
+    ctx = shell_context(services, SHELL_OPERATOR)
+    _print_reply(
+        await accounts.add_account(
+            ctx,
+            accounts.NewAccount(
+                number=args.number,
+                company=args.company,
+                email=args.email,
+                reseller=args.reseller,
+                timezone=args.timezone,
+                rate_group=args.rate_group,
+            ),
+        )
+    )
+    return 0
+
+
+async def _user_link(services: Services, args: argparse.Namespace) -> int:
+    ctx = shell_context(services, SHELL_OPERATOR)
+    _print_reply(
+        await accounts.link_user(
+            ctx,
+            accounts.LinkUser(
+                slack_user_id=args.slack_user_id,
+                role=Role(args.role),
+                account=args.account,
+                email=args.email,
+                name=args.name,
+            ),
+        )
+    )
+    return 0
+
+
+async def _import_customers(services: Services, args: argparse.Namespace) -> int:
+    ctx = shell_context(services, SHELL_OPERATOR)
+    with args.file.open(newline="", encoding="utf-8-sig") as handle:
+        rows = list(csv.DictReader(handle))
+    failures = 0
+    # Rows are sorted so that resellers exist before the customers that name them.
+    for line, row in sorted(enumerate(rows, start=2), key=lambda r: bool(r[1].get("reseller"))):
+        try:
+            await accounts.add_account(
+                ctx,
+                accounts.NewAccount(
+                    number=(row.get("number") or "").strip(),
+                    company=(row.get("company") or "").strip(),
+                    email=(row.get("email") or "").strip(),
+                    reseller=(row.get("reseller") or None),
+                    timezone=(row.get("timezone") or "Europe/Amsterdam").strip(),
+                    rate_group=row.get("rate_group") or None,
+                ),
+            )
+        except Refusal as refusal:
+            failures += 1
+            print(f"line {line}: {refusal.message}", file=sys.stderr)
+    print(f"imported {len(rows) - failures} of {len(rows)} account(s)")
+    return 1 if failures else 0
+
+
+async def _shell(services: Services, args: argparse.Namespace) -> int:
+    actor = await shell_actor(services, args.as_user)
+    ctx = shell_context(services, actor)
+    return await run_shell(ctx, sys.stdin, sys.stdout, interactive=sys.stdin.isatty())
+
+
+async def _db_upgrade(services: Services, args: argparse.Namespace) -> int:
+    print("database is up to date")
+    return 0
+
+
+ACTIONS: dict[tuple[str, str | None], Callable[[Services, argparse.Namespace], Awaitable[int]]] = {
+    ("account", "add"): _account_add,
+    ("user", "link"): _user_link,
+    ("import", "customers"): _import_customers,
+    ("shell", None): _shell,
+    ("db", "upgrade"): _db_upgrade,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = ensure_secret_key(load_settings())
+    except SettingsError as error:
+        print(f"c2bot: {error}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        if args.command == "serve":
+            asyncio.run(serve(settings, choose_parts(args.only)))
+            return 0
+        key = (args.command, getattr(args, "action", None) or getattr(args, "what", None))
+        action = ACTIONS[key]
+        return asyncio.run(_with_services(settings, lambda s: action(s, args)))
+    except PartError as error:
+        print(f"c2bot: {error}", file=sys.stderr)
+        return 2
+    except Refusal as refusal:
+        print(f"c2bot: {refusal.message}", file=sys.stderr)
+        return 1
+    except OSError as error:
+        print(f"c2bot: {error}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The mail gateway: case mail in and out, and commands by email."""

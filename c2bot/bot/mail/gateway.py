@@ -1,0 +1,160 @@
+"""The SMTP server (aiosmtpd) on the runtime's own loop: RCPT decides, DATA commits, then 250.
+
+Status lines live in one place (`Status`). A database that cannot be reached answers 451, so
+the sending server keeps the message and tries again; nothing is accepted that is not stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from typing import Any
+
+from aiosmtpd.smtp import SMTP, Envelope, Session
+from prometheus_client import CollectorRegistry, Counter
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from c2bot.bot.mail.intake import Delivery, Intake, token_is_live
+from c2bot.bot.mail.outbox import Outbox
+from c2bot.bot.mailparse import MalformedMail, extract_case_token, local_part, parse_mail
+from c2bot.bot.services import Services
+
+log = logging.getLogger(__name__)
+MAILBOXES = ("support", "bot")
+
+
+class Status:
+    OK = "250 2.0.0 OK: queued"
+    RCPT_OK = "250 2.1.5 OK"
+    NO_RELAY = "550 5.7.1 Relaying denied: this server only takes mail for {domain}"
+    NO_MAILBOX = "550 5.1.1 No such mailbox here: {address}"
+    UNKNOWN_CASE_ADDRESS = "550 5.1.1 This case reply address is unknown or no longer valid"
+    FAX_LATER = "550 5.1.1 Mail2Fax is not enabled on this server"
+    MALFORMED = "554 5.6.0 Message not accepted: {reason}"
+    TEMP_DB = "451 4.3.0 Temporary problem storing the message; please try again later"
+    TEMP_BUG = "451 4.3.0 Temporary problem (ref {ref}); please try again later"
+
+
+TRANSIENT = (OperationalError, DBAPIError, OSError, asyncio.TimeoutError)
+
+
+class CaseMailHandler:
+    """aiosmtpd handler: `handle_RCPT` routes addresses, `handle_DATA` stores and acts."""
+
+    def __init__(self, services: Services, intake: Intake, registry: CollectorRegistry) -> None:
+        self.services = services
+        self.intake = intake
+        self.domain = services.settings.mail_domain.lower()
+        self.accepted = Counter("c2bot_mail_accepted", "Messages answered 250", registry=registry)
+        self.refused = Counter(
+            "c2bot_mail_refused", "Messages refused", ["reason"], registry=registry
+        )
+
+    async def handle_RCPT(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        rcpt_options: list[str],
+    ) -> str:
+        status = await self._check_recipient(address)
+        if status is None:
+            envelope.rcpt_tos.append(address)
+            return Status.RCPT_OK
+        self.refused.labels(status[:3]).inc()
+        return status
+
+    async def _check_recipient(self, address: str) -> str | None:
+        mailbox = local_part(address, self.domain)
+        if mailbox is None:
+            return Status.NO_RELAY.format(domain=self.domain)
+        if mailbox in MAILBOXES:
+            return None
+        if mailbox == "fax":
+            return Status.FAX_LATER
+        token = extract_case_token(address, self.domain)
+        if token is None:
+            return Status.NO_MAILBOX.format(address=address)
+        try:
+            async with self.services.sessions() as db:
+                live = await token_is_live(db, token)
+        except TRANSIENT:
+            log.exception("token check failed for %s", address)
+            return Status.TEMP_DB
+        return None if live else Status.UNKNOWN_CASE_ADDRESS
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        raw = envelope.original_content or envelope.content
+        assert isinstance(raw, bytes)
+        sender = envelope.mail_from or ""
+        try:
+            mail = parse_mail(raw, sender)
+        except MalformedMail as error:
+            self.refused.labels("554").inc()
+            return Status.MALFORMED.format(reason=str(error))
+        try:
+            for address in envelope.rcpt_tos:
+                await self.intake.deliver(self._delivery(address, envelope, sender, raw, mail))
+        except TRANSIENT:
+            log.exception("could not store mail from %s", sender)
+            self.refused.labels("451").inc()
+            return Status.TEMP_DB
+        except Exception:
+            ref = secrets.token_hex(4)
+            log.exception("mail from %s failed (ref %s)", sender, ref)
+            self.refused.labels("451").inc()
+            return Status.TEMP_BUG.format(ref=ref)
+        self.accepted.inc()
+        return Status.OK
+
+    def _delivery(
+        self, address: str, envelope: Envelope, sender: str, raw: bytes, mail: Any
+    ) -> Delivery:
+        mailbox = local_part(address, self.domain) or ""
+        token = extract_case_token(address, self.domain)
+        return Delivery(
+            mailbox="case" if token else mailbox,
+            token=token,
+            envelope_from=sender,
+            recipients=", ".join(envelope.rcpt_tos),
+            raw=raw,
+            mail=mail,
+        )
+
+
+class MailGateway:
+    """Owns the listening socket; `start` binds on the running loop, `stop` closes it."""
+
+    def __init__(self, services: Services, outbox: Outbox, registry: CollectorRegistry) -> None:
+        self.services = services
+        self.handler = CaseMailHandler(services, Intake(services, outbox), registry)
+        self.server: asyncio.Server | None = None
+
+    def _protocol(self) -> SMTP:
+        settings = self.services.settings
+        return SMTP(
+            self.handler,
+            data_size_limit=settings.mail_max_bytes,
+            enable_SMTPUTF8=True,
+            hostname=settings.mail_domain,
+            ident="c2bot ESMTP",
+            timeout=300,
+            loop=asyncio.get_running_loop(),
+        )
+
+    async def start(self, host: str, port: int) -> None:
+        loop = asyncio.get_running_loop()
+        self.server = await loop.create_server(self._protocol, host, port)
+        log.info("SMTP on %s:%s", host, self.port)
+
+    @property
+    def port(self) -> int:
+        assert self.server is not None
+        return int(self.server.sockets[0].getsockname()[1])
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            self.server.close()
+            await self.server.wait_closed()

@@ -1,0 +1,323 @@
+"""Inbound mail, decided: which address, who sent it, and what it becomes.
+
+- `support@` from a known contact opens a case (acknowledged by mail); from a stranger, a polite
+  note on how to get registered; a reply whose token was lost is threaded by Message-ID.
+- `case+<token>@` adds the reply (quotes and signatures stripped) to the case; a sender that is
+  not the token's recipient is posted as unverified and changes nothing; bounces mark the
+  address failing.
+- `bot@` runs the subject as a command for a known sender and mails the answer back.
+Automatic mail (auto-replies, lists, bounces, our own) never opens a case or gets an answer.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from c2bot.bot.commands import run_line
+from c2bot.bot.mail.notify import reply_token
+from c2bot.bot.mail.outbox import Outbox, enqueue
+from c2bot.bot.mailcompose import compose_mail
+from c2bot.bot.mailparse import ParsedMail, strip_reply
+from c2bot.bot.render import reply_text
+from c2bot.bot.services import Services
+from c2bot.handlers import cases
+from c2bot.handlers.accounts import actor_for_email
+from c2bot.handlers.context import Actor
+from c2bot.handlers.errors import Refusal
+from c2bot.handlers.events import CaseEvent, CaseEventKind
+from c2bot.storage.models import (
+    Case,
+    CaseType,
+    Channel,
+    InboundMail,
+    MailAddress,
+    MailMessageId,
+    Priority,
+    ReplyToken,
+    Role,
+)
+
+log = logging.getLogger(__name__)
+STRANGER_REPLY_EVERY = timedelta(hours=24)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One accepted message for one of our addresses."""
+
+    mailbox: str
+    token: str | None
+    envelope_from: str
+    recipients: str
+    raw: bytes
+    mail: ParsedMail
+
+
+class Intake:
+    def __init__(self, services: Services, outbox: Outbox) -> None:
+        self.services = services
+        self.outbox = outbox
+        self.domain = services.settings.mail_domain
+
+    async def deliver(self, delivery: Delivery) -> None:
+        """Act on one message; every outcome is recorded before we return (and say 250)."""
+        if delivery.mail.bounce is not None:
+            await self._bounce(delivery)
+        elif delivery.mail.automatic_reason:
+            await self._record(delivery, "ignored-automatic", delivery.mail.automatic_reason)
+        elif delivery.mailbox == "case":
+            await self._case_reply(delivery)
+        elif delivery.mailbox == "support":
+            await self._support(delivery)
+        else:
+            await self._command(delivery)
+        self.outbox.wake()
+
+    async def _record(
+        self,
+        delivery: Delivery,
+        outcome: str,
+        detail: str = "",
+        case_id: int | None = None,
+        session: AsyncSession | None = None,
+    ) -> None:
+        row = InboundMail(
+            envelope_from=delivery.envelope_from,
+            recipients=delivery.recipients,
+            message_id=delivery.mail.message_id,
+            raw=delivery.raw,
+            outcome=outcome,
+            detail=detail,
+            case_id=case_id,
+            received_at=self.services.clock(),
+        )
+        if session is not None:
+            session.add(row)
+            return
+        async with self.services.sessions.begin() as own:
+            own.add(row)
+
+    async def _already_had(self, session: AsyncSession, message_id: str | None) -> int | None:
+        if not message_id:
+            return None
+        return await session.scalar(
+            select(MailMessageId.case_id).where(
+                MailMessageId.message_id == message_id, MailMessageId.direction == "in"
+            )
+        )
+
+    async def _support(self, delivery: Delivery) -> None:
+        mail = delivery.mail
+        async with self.services.sessions() as session:
+            if await self._already_had(session, mail.message_id):
+                await self._record(delivery, "duplicate", "same Message-ID seen before")
+                return
+            threaded = await self._case_by_references(session, mail)
+            actor = await actor_for_email(session, mail.from_addr)
+        if threaded is not None:
+            await self._reply_to_case(delivery, threaded, actor, token_email=None)
+        elif actor is None:
+            await self._stranger(delivery)
+        else:
+            await self._open_case(delivery, actor)
+
+    async def _case_by_references(self, session: AsyncSession, mail: ParsedMail) -> int | None:
+        ids = [*mail.in_reply_to, *reversed(mail.references)]
+        if not ids:
+            return None
+        return await session.scalar(
+            select(MailMessageId.case_id).where(MailMessageId.message_id.in_(ids)).limit(1)
+        )
+
+    async def _open_case(self, delivery: Delivery, actor: Actor) -> None:
+        mail = delivery.mail
+        ctx = self.services.context(actor, Channel.EMAIL)
+        files = tuple(
+            cases.FileUpload(a.filename, a.content_type, a.data) for a in mail.attachments
+        )
+        request = cases.NewCase(
+            type=CaseType.TECHNICAL,
+            priority=Priority.NORMAL,
+            subject=mail.subject.strip() or "(no subject)",
+            description=mail.body_text.strip() or "(no text; see attachments)",
+            contact=mail.from_addr,
+            files=files,
+            reply_by_email=True,
+            source_ref=mail.message_id,
+        )
+        try:
+            view = await cases.open_case(ctx, request)
+        except Refusal as refusal:
+            await self._record(delivery, "refused", refusal.message)
+            await self._answer(delivery, f"We could not open a case: {refusal.message}")
+            return
+        await self._record(delivery, "case-opened", f"case #{view.number}", view.number)
+
+    async def _stranger(self, delivery: Delivery) -> None:
+        address = delivery.mail.from_addr
+        since = self.services.clock() - STRANGER_REPLY_EVERY
+        async with self.services.sessions() as session:
+            recent = await session.scalar(
+                select(InboundMail.id)
+                .where(
+                    InboundMail.envelope_from == delivery.envelope_from,
+                    InboundMail.outcome == "unknown-sender",
+                    InboundMail.received_at >= since,
+                )
+                .limit(1)
+            )
+        await self._record(delivery, "unknown-sender", address)
+        if recent is None and address:
+            await self._answer(
+                delivery,
+                (
+                    f"Hello,\n\nThank you for writing to support@{self.domain}. We do not know the "
+                    f"address {address} yet, so we could not open a case for it.\n\n"
+                    "To get registered, ask your reseller (or your account's administrator) to add "
+                    "this address as a contact of your account, then send your message again. "
+                    "If you already have an account, write from the address we have on file."
+                ),
+            )
+
+    async def _case_reply(self, delivery: Delivery) -> None:
+        async with self.services.sessions() as session:
+            token = await session.get(ReplyToken, delivery.token)
+            actor = await actor_for_email(session, delivery.mail.from_addr)
+        if token is None or token.revoked_at is not None:
+            # RCPT already refused this; a token revoked in between is kept for a human.
+            await self._record(delivery, "revoked-token", delivery.token or "")
+            return
+        await self._reply_to_case(delivery, token.case_id, actor, token_email=token.email)
+
+    async def _reply_to_case(
+        self, delivery: Delivery, case_id: int, actor: Actor | None, token_email: str | None
+    ) -> None:
+        mail = delivery.mail
+        async with self.services.sessions() as session:
+            case = await session.get(Case, case_id)
+            if await self._already_had(session, mail.message_id):
+                await self._record(delivery, "duplicate", "same Message-ID seen before")
+                return
+        assert case is not None
+        allowed = {a for a in (token_email, case.contact_email) if a}
+        verified = mail.from_addr in {a.lower() for a in allowed}
+        author = actor or Actor(
+            label=mail.from_addr or delivery.envelope_from,
+            role=Role.CUSTOMER,
+            account_id=None,
+            email=mail.from_addr,
+        )
+        if verified:
+            # The token (or the case's own contact address) vouches for this sender on this case.
+            author = Actor(
+                label=author.label,
+                role=Role.CUSTOMER,
+                account_id=case.account_id,
+                person_id=author.person_id,
+                email=mail.from_addr,
+            )
+        label = (
+            author.label if verified else f"{mail.from_name or mail.from_addr} <{mail.from_addr}>"
+        )
+        files = tuple(
+            cases.FileUpload(a.filename, a.content_type, a.data) for a in mail.attachments
+        )
+        message = cases.CaseMessageIn(
+            number=case_id,
+            body=strip_reply(mail.body_text),
+            files=files,
+            verified=verified,
+            author_label=label,
+        )
+        ctx = self.services.context(author, Channel.EMAIL)
+        await cases.customer_reply(ctx, message)
+        async with self.services.sessions.begin() as session:
+            if mail.message_id:
+                session.add(
+                    MailMessageId(message_id=mail.message_id, case_id=case_id, direction="in")
+                )
+            outcome = "case-reply" if verified else "case-reply-unverified"
+            await self._record(delivery, outcome, f"case #{case_id}", case_id, session)
+
+    async def _bounce(self, delivery: Delivery) -> None:
+        bounce = delivery.mail.bounce
+        assert bounce is not None
+        now = self.services.clock()
+        case_id: int | None = None
+        events: list[CaseEvent] = []
+        async with self.services.sessions.begin() as session:
+            if delivery.token:
+                token = await session.get(ReplyToken, delivery.token)
+                case_id = token.case_id if token else None
+            for address in bounce.failed_recipients:
+                row = await session.get(MailAddress, address.lower()) or MailAddress(
+                    email=address.lower()
+                )
+                row.failing, row.last_status = True, bounce.status[:32]
+                row.last_diagnostic, row.updated_at = bounce.diagnostic, now
+                session.add(row)
+            if case_id is not None and bounce.failed_recipients:
+                summary = (
+                    f"Mail to {', '.join(bounce.failed_recipients)} bounced "
+                    f"({bounce.status}: {bounce.diagnostic or 'no diagnostic'}); "
+                    "the address is marked as failing."
+                )
+                event = CaseEvent(CaseEventKind.BOUNCED, case_id, summary=summary)
+                await self.services.notifier.within(session, event)
+                events.append(event)
+            await self._record(
+                delivery, "bounce", ", ".join(bounce.failed_recipients), case_id, session
+            )
+        for event in events:
+            await self.services.notifier.after(event)
+
+    async def _command(self, delivery: Delivery) -> None:
+        mail = delivery.mail
+        async with self.services.sessions() as session:
+            actor = await actor_for_email(session, mail.from_addr)
+        if actor is None:
+            await self._stranger(delivery)
+            return
+        await self._record(delivery, "command", mail.subject)
+        ctx = self.services.context(actor, Channel.EMAIL)
+        try:
+            answer = reply_text((await run_line(ctx, mail.subject)).reply)
+        except Refusal as refusal:
+            answer = refusal.message.replace("`", "")
+        await self._answer(delivery, answer)
+
+    async def _answer(self, delivery: Delivery, body: str) -> None:
+        """A direct answer to the sender (never to automatic mail: `deliver` filtered it)."""
+        mail = delivery.mail
+        to = mail.from_addr
+        if not to:
+            return
+        subject = mail.subject if mail.subject.lower().startswith("re:") else f"Re: {mail.subject}"
+        message, message_id = compose_mail(
+            from_addr=f"{delivery.mailbox if delivery.mailbox != 'case' else 'support'}"
+            f"@{self.domain}",
+            from_name="c2bot",
+            to=to,
+            subject=subject,
+            body=body,
+            message_id_domain=self.domain,
+            in_reply_to=mail.message_id,
+            references=[*mail.references, *([mail.message_id] if mail.message_id else [])],
+            auto_submitted="auto-replied",
+            loop_marker=f"c2bot@{self.domain}",
+        )
+        async with self.services.sessions.begin() as session:
+            enqueue(session, envelope_from="", message=message, message_id=message_id, case_id=None)
+
+
+async def token_is_live(session: AsyncSession, token: str) -> bool:
+    row = await session.get(ReplyToken, token)
+    return row is not None and row.revoked_at is None
+
+
+__all__ = ["Delivery", "Intake", "reply_token", "token_is_live"]

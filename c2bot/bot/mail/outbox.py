@@ -1,0 +1,141 @@
+"""The outbox: mail is committed with its cause, then relayed; failures retry, never vanish.
+
+Rows are claimed one at a time with `FOR UPDATE SKIP LOCKED`, so several processes can share
+one outbox on PostgreSQL. A message that keeps failing is marked failed after about a day and
+stays in the table for a human.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from contextlib import suppress
+from datetime import timedelta
+from email.message import EmailMessage
+
+import aiosmtplib
+from prometheus_client import CollectorRegistry, Counter
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from c2bot.bot.services import Services
+from c2bot.storage.models import OutboundMail
+
+log = logging.getLogger(__name__)
+
+BACKOFF = (60, 300, 900, 1800, 3600, 3600 * 2, 3600 * 4, 3600 * 8)
+IDLE_SECONDS = 30.0
+SEND_TIMEOUT = 30.0
+
+
+def enqueue(
+    session: AsyncSession,
+    *,
+    envelope_from: str,
+    message: EmailMessage,
+    message_id: str,
+    case_id: int | None,
+) -> None:
+    """Write a message to the outbox inside the caller's transaction."""
+    session.add(
+        OutboundMail(
+            envelope_from=envelope_from,
+            recipient=str(message["To"]),
+            message_id=message_id,
+            raw=message.as_bytes(),
+            case_id=case_id,
+        )
+    )
+
+
+class Outbox:
+    def __init__(self, services: Services, registry: CollectorRegistry) -> None:
+        self.services = services
+        self.wakeup = asyncio.Event()
+        self.stopping = asyncio.Event()
+        self.sent = Counter("c2bot_mail_sent", "Mail relayed", registry=registry)
+        self.failures = Counter(
+            "c2bot_mail_send_failures", "Relay attempts that failed", registry=registry
+        )
+
+    def wake(self) -> None:
+        self.wakeup.set()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.wakeup.set()
+
+    async def run(self) -> None:
+        while not self.stopping.is_set():
+            self.wakeup.clear()
+            try:
+                while await self.send_one() and not self.stopping.is_set():
+                    pass
+            except Exception:
+                log.exception("outbox round failed; retrying shortly")
+            if self.stopping.is_set():
+                break
+            with suppress(TimeoutError):
+                await asyncio.wait_for(self.wakeup.wait(), IDLE_SECONDS)
+
+    async def send_one(self) -> bool:
+        """Relay the next due message; False when nothing is due."""
+        now = self.services.clock()
+        async with self.services.sessions.begin() as session:
+            row = await session.scalar(
+                select(OutboundMail)
+                .where(
+                    OutboundMail.sent_at.is_(None),
+                    OutboundMail.failed_at.is_(None),
+                    OutboundMail.next_attempt_at <= now,
+                )
+                .order_by(OutboundMail.id)
+                .limit(1)
+                .with_for_update(skip_locked=True)
+            )
+            if row is None:
+                return False
+            try:
+                await self._relay(row)
+            except Exception as error:  # whatever went wrong, the row stays for a retry
+                self._reschedule(row, str(error) or type(error).__name__)
+            else:
+                row.sent_at = self.services.clock()
+                self.sent.inc()
+        return True
+
+    async def _relay(self, row: OutboundMail) -> None:
+        host, port = self.services.settings.relay
+        client = aiosmtplib.SMTP(
+            hostname=host, port=port, timeout=SEND_TIMEOUT, start_tls=False, use_tls=False
+        )
+        async with client:
+            # sendmail, not send(): automatic answers go out with the null sender <>.
+            await client.sendmail(row.envelope_from, [row.recipient], row.raw)
+
+    def _reschedule(self, row: OutboundMail, error: str) -> None:
+        self.failures.inc()
+        row.attempts += 1
+        row.last_error = error[:2000]
+        if row.attempts > len(BACKOFF):
+            row.failed_at = self.services.clock()
+            log.error("giving up on mail %s to %s: %s", row.message_id, row.recipient, error)
+            return
+        row.next_attempt_at = self.services.clock() + timedelta(seconds=BACKOFF[row.attempts - 1])
+        log.warning(
+            "relay failed for mail %s (attempt %d): %s", row.message_id, row.attempts, error
+        )
+
+    async def health(self) -> dict[str, object]:
+        async with self.services.sessions() as session:
+            pending = await session.scalar(
+                select(func.count())
+                .select_from(OutboundMail)
+                .where(OutboundMail.sent_at.is_(None), OutboundMail.failed_at.is_(None))
+            )
+            failed = await session.scalar(
+                select(func.count())
+                .select_from(OutboundMail)
+                .where(OutboundMail.failed_at.is_not(None))
+            )
+        return {"ok": True, "outbox_pending": int(pending or 0), "outbox_failed": int(failed or 0)}

@@ -1,0 +1,107 @@
+"""The Slack front door: a bolt `AsyncApp` wired to the domain, served over HTTP or Socket Mode.
+
+Each listener group lives in its own module and is wired here by its `register`. Bolt verifies
+every HTTP request's signature and its 5-minute replay window (401 otherwise) before any of ours
+runs; listeners ack first and do the slow part after (kit.py keeps that work until it is done).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
+from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncRateLimitErrorRetryHandler,
+    async_default_handlers,
+)
+from slack_sdk.web.async_client import AsyncWebClient
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from c2bot.bot.services import Services
+from c2bot.bot.slack import actions, case_form, commands, home, messages, notes, people
+from c2bot.bot.slack.kit import SlackKit
+from c2bot.bot.slack.notify import REPOST_AFTER, SlackThreads
+
+log = logging.getLogger(__name__)
+
+
+class SlackNotConfigured(Exception):
+    """SLACK_BOT_TOKEN is missing."""
+
+
+class SlackFrontDoor:
+    """Built once from `Services`; adds its case-thread listener to `services.notifier`."""
+
+    def __init__(self, services: Services) -> None:
+        settings = services.settings
+        if settings.slack_bot_token is None:
+            raise SlackNotConfigured("SLACK_BOT_TOKEN is not set")
+        token = settings.slack_bot_token.get_secret_value()
+        secret = settings.slack_signing_secret
+        self._signing_secret = secret.get_secret_value() if secret is not None else ""
+        self.services = services
+        self.client = AsyncWebClient(
+            token=token,
+            base_url=settings.slack_api_url,
+            retry_handlers=[
+                *async_default_handlers(),
+                AsyncRateLimitErrorRetryHandler(max_retry_count=2),
+            ],
+        )
+        self.app = AsyncApp(
+            name="c2bot",
+            client=self.client,
+            signing_secret=self._signing_secret,
+            process_before_response=False,
+        )
+        self.kit = SlackKit(services, self.client, token)
+        self.threads = SlackThreads(services, self.client, self.kit.work)
+        services.notifier.add(self.threads)
+        self._register()
+        self._http = AsyncSlackRequestHandler(self.app)
+        self._socket: AsyncSocketModeHandler | None = None
+
+    def _register(self) -> None:
+        people.register(self.app, self.kit)  # first: every listener below needs the actor
+        commands.register(self.app, self.kit)
+        case_form.register(self.app, self.kit)
+        actions.register(self.app, self.kit)
+        notes.register(self.app, self.kit)
+        messages.register(self.app, self.kit)
+        home.register(self.app)
+
+    async def handle(self, request: Request) -> Response:
+        """POST /slack/events: commands, interactions and events, as Slack sends them."""
+        if not self._signing_secret:
+            # Without a secret no signature can be checked: refuse rather than trust anyone.
+            error = "Slack over HTTP needs SLACK_SIGNING_SECRET"
+            return JSONResponse({"error": error}, status_code=503)
+        return await self._http.handle(request)
+
+    async def start_socket_mode(self) -> None:
+        """Connect over Socket Mode with SLACK_APP_TOKEN (no public URL needed)."""
+        app_token = self.services.settings.slack_app_token
+        if app_token is None:
+            raise SlackNotConfigured("Socket Mode needs SLACK_APP_TOKEN")
+        self._socket = AsyncSocketModeHandler(self.app, app_token.get_secret_value())
+        await self._socket.connect_async()  # type: ignore[no-untyped-call]
+        log.info("Slack connected over Socket Mode")
+
+    async def stop(self) -> None:
+        """Disconnect Socket Mode and let the work in flight finish."""
+        if self._socket is not None:
+            await self._socket.close_async()  # type: ignore[no-untyped-call]
+            self._socket = None
+        await self.kit.work.drain()
+
+    async def drain(self) -> None:
+        """Wait until the work started by earlier requests and case events is done."""
+        await self.kit.work.drain()
+
+    async def post_missing_threads(self, older_than: timedelta = REPOST_AFTER) -> int:
+        """Post the case cards a Slack outage kept out (the runtime calls this every minute)."""
+        return await self.threads.post_missing_threads(older_than)

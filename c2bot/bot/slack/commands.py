@@ -1,0 +1,37 @@
+"""Slash commands: every one goes through the shared grammar; acked first, answered after."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_bolt.context.async_context import AsyncBoltContext
+
+from c2bot.bot.commands import run_command
+from c2bot.bot.slack import case_form
+from c2bot.bot.slack.kit import Asker, SlackKit, actor_of
+from c2bot.handlers.replies import OpenForm
+
+SLASH_COMMANDS = ("/case", "/c2", "/report", "/route", "/port", "/fax", "/calls")
+
+
+async def answer_command(
+    kit: SlackKit, asker: Asker, context: AsyncBoltContext, command: dict[str, Any]
+) -> None:
+    ctx = kit.context(actor_of(context))
+    outcome = await run_command(ctx, command["command"], command.get("text") or "", forms=True)
+    if isinstance(outcome.result, OpenForm):
+        await case_form.open_form(kit, ctx, outcome.result, command["trigger_id"])
+    else:
+        await asker.show(outcome.result)
+
+
+def register(app: AsyncApp, kit: SlackKit) -> None:
+    async def on_command(ack: AsyncAck, command: dict[str, Any], context: AsyncBoltContext) -> None:
+        await ack()
+        asker = Asker.of(kit.client, context)
+        kit.answer(asker, answer_command(kit, asker, context, command), command["command"])
+
+    for name in SLASH_COMMANDS:
+        app.command(name)(on_command)
