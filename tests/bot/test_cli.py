@@ -193,6 +193,9 @@ def test_serve_without_slack_then_sigterm(env: dict[str, str], tmp_path: Path) -
             except OSError:
                 time.sleep(0.1)
         assert b'"database":"ok"' in body
+        metrics_url = f"http://127.0.0.1:{http_port}/metrics"
+        with urllib.request.urlopen(metrics_url, timeout=5) as response:
+            assert b"c2bot_mail_accepted_total" in response.read()
         with socket.create_connection(("127.0.0.1", smtp_port), timeout=5) as smtp:
             assert smtp.recv(100).startswith(b"220")
         process.send_signal(signal.SIGTERM)

@@ -1,0 +1,238 @@
+"""Slash-command ack latency: c2bot against a bare bolt app, 50 concurrent signed requests.
+
+Each server runs in its own process (uvicorn on loopback, its Web API pointed at a stand-in in
+that process); this process only sends the signed `/case list` requests and times each HTTP
+answer, which is Slack's ack. c2bot does the command's real work after the ack, in the same
+process, so that work competes with the acks as it would in production.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import socket
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+SECRET = "bench-signing-secret"
+TOKEN = "xoxb-bench"
+CONCURRENCY = 50
+WAVES = 20
+WARMUP_WAVES = 2
+PAUSE_SECONDS = 0.5
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _standin_main(port_queue: Any) -> None:
+    """Slack's side (Web API and response URLs) in a process of its own."""
+
+    async def run() -> None:
+        from tests.support.slack import SlackStandIn
+
+        standin = SlackStandIn(TOKEN)
+        await standin.start()
+        port_queue.put(standin.base_url)
+        await asyncio.Event().wait()
+
+    asyncio.run(run())
+
+
+async def _serve_bare(port: int, ready: Any, slack_url: str) -> None:
+    client = AsyncWebClient(token=TOKEN, base_url=f"{slack_url}/api/")
+    app = AsyncApp(client=client, signing_secret=SECRET)
+
+    @app.command("/case")
+    async def on_case(ack: Any) -> None:
+        await ack()
+
+    handler = AsyncSlackRequestHandler(app)
+
+    async def events(request: Request) -> Response:
+        return await handler.handle(request)
+
+    await _run(Starlette(routes=[Route("/slack/events", events, methods=["POST"])]), port, ready)
+
+
+async def _serve_c2bot(port: int, ready: Any, folder: str, slack_url: str) -> None:
+    from prometheus_client import CollectorRegistry
+
+    from c2bot.bot.http import build_http_app
+    from c2bot.bot.services import Services
+    from c2bot.bot.slack.app import SlackFrontDoor
+    from c2bot.config.settings import load_settings
+    from c2bot.storage.db import create_engine, upgrade
+    from c2bot.storage.models import Account, Person, Role
+
+    settings = load_settings(
+        C2_DATABASE_URL=f"sqlite+aiosqlite:///{Path(folder) / 'bench.db'}",
+        C2_SUPPORT_CHANNEL="CSUPPORT",
+        C2_SECRET_KEY="bench",
+        SLACK_BOT_TOKEN=TOKEN,
+        SLACK_SIGNING_SECRET=SECRET,
+        SLACK_API_URL=f"{slack_url}/api/",
+    )
+    engine = create_engine(settings.database_url)
+    await upgrade(engine)
+    services = Services(settings=settings, engine=engine)
+    async with services.sessions.begin() as session:
+        account = Account(number="1001", company="Acme BV", email="office@acme.nl")
+        session.add(account)
+        await session.flush()
+        session.add(
+            Person(
+                slack_user_id="UCUST",
+                role=Role.CUSTOMER,
+                account_id=account.id,
+                email="jan@acme.nl",
+                name="Jan",
+            )
+        )
+    door = SlackFrontDoor(services)
+    await _run(build_http_app(services, door, CollectorRegistry()), port, ready)
+
+
+async def _run(app: Any, port: int, ready: Any) -> None:
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app, host="127.0.0.1", port=port, log_level="error", lifespan="off", access_log=False
+        )
+    )
+    task = asyncio.create_task(server.serve())
+    while not server.started:  # noqa: ASYNC110
+        await asyncio.sleep(0.01)
+    ready.set()
+    await task
+
+
+def _server_main(kind: str, port: int, ready: Any, folder: str, slack_url: str) -> None:
+    if kind == "bare":
+        asyncio.run(_serve_bare(port, ready, slack_url))
+    else:
+        asyncio.run(_serve_c2bot(port, ready, folder, slack_url))
+
+
+class Connection:
+    """One keep-alive HTTP/1.1 connection: a lean client, so the figures are the server's."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+
+    @classmethod
+    async def open(cls, port: int) -> Connection:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        return cls(reader, writer)
+
+    async def post(self, port: int, body: bytes, headers: dict[str, str]) -> int:
+        lines = [
+            "POST /slack/events HTTP/1.1",
+            f"Host: 127.0.0.1:{port}",
+            f"Content-Length: {len(body)}",
+            *(f"{k}: {v}" for k, v in headers.items()),
+        ]
+        self.writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        status = int(head.split(b" ", 2)[1])
+        length = 0
+        for line in head.split(b"\r\n"):
+            if line.lower().startswith(b"content-length:"):
+                length = int(line.split(b":", 1)[1])
+        await self.reader.readexactly(length)
+        return status
+
+
+async def _timed(connection: Connection, port: int, slack_url: str, n: int) -> float:
+    from tests.support.slack import sign, slash_command_body
+
+    body = slash_command_body(
+        "/case", "list", "UCUST", trigger_id=f"t{n}", response_url=f"{slack_url}/response/bench{n}"
+    )
+    headers = sign(body, SECRET, content_type="application/x-www-form-urlencoded")
+    started = time.perf_counter()
+    status = await connection.post(port, body, headers)
+    elapsed = time.perf_counter() - started
+    if status != 200:
+        raise RuntimeError(f"ack failed with HTTP {status}")
+    return elapsed
+
+
+async def _load(port: int, slack_url: str) -> list[float]:
+    connections = [await Connection.open(port) for _ in range(CONCURRENCY)]
+    samples: list[float] = []
+    for wave in range(WARMUP_WAVES + WAVES):
+        results = await asyncio.gather(
+            *(_timed(c, port, slack_url, i) for i, c in enumerate(connections))
+        )
+        if wave >= WARMUP_WAVES:
+            samples.extend(results)
+        # Let the wave's after-ack work finish: each wave is one burst of 50 commands.
+        await asyncio.sleep(PAUSE_SECONDS)
+    for connection in connections:
+        connection.writer.close()
+    return samples
+
+
+def _percentile(samples: list[float], fraction: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] * 1000
+
+
+def _measure(kind: str, folder: str) -> list[float]:
+    port = free_port()
+    ready = multiprocessing.Event()
+    urls: Any = multiprocessing.Queue()
+    slack = multiprocessing.Process(target=_standin_main, args=(urls,), daemon=True)
+    slack.start()
+    slack_url = urls.get(timeout=60)
+    server = multiprocessing.Process(
+        target=_server_main, args=(kind, port, ready, folder, slack_url), daemon=True
+    )
+    server.start()
+    try:
+        if not ready.wait(60):
+            raise RuntimeError(f"{kind} server did not start")
+        return asyncio.run(_load(port, slack_url))
+    finally:
+        for process in (server, slack):
+            process.terminate()
+            process.join(10)
+
+
+async def main() -> list[str]:
+    with tempfile.TemporaryDirectory() as folder:
+        bare = await asyncio.to_thread(_measure, "bare", folder)
+        ours = await asyncio.to_thread(_measure, "c2bot", folder)
+    lines = []
+    for label, samples in (("bare bolt", bare), ("c2bot", ours)):
+        lines.append(
+            f"slash-command ack ({label}): p50 {_percentile(samples, 0.5):.1f} ms, "
+            f"p99 {_percentile(samples, 0.99):.1f} ms, mean {statistics.mean(samples) * 1000:.1f}"
+            f" ms ({len(samples)} requests, {CONCURRENCY} concurrent)"
+        )
+    ratio = _percentile(ours, 0.99) / _percentile(bare, 0.99)
+    lines.append(
+        f"slash-command ack: c2bot p99 is {ratio:.2f}x the bare bolt app's "
+        "(goal: under 100 ms and within 1.5x)"
+    )
+    return lines
+
+
+if __name__ == "__main__":
+    for line in asyncio.run(main()):
+        print(line)
