@@ -31,7 +31,7 @@ TOKEN = "xoxb-bench"
 CONCURRENCY = 50
 WAVES = 20
 WARMUP_WAVES = 2
-PAUSE_SECONDS = 0.5
+PAUSE_SECONDS = 1.5
 
 
 def free_port() -> int:
@@ -181,7 +181,8 @@ async def _load(port: int, slack_url: str) -> list[float]:
         )
         if wave >= WARMUP_WAVES:
             samples.extend(results)
-        # Let the wave's after-ack work finish: each wave is one burst of 50 commands.
+        # Let the wave's after-ack work finish: each wave is one burst of 50 commands, measured
+        # on its own rather than on top of the previous wave's work.
         await asyncio.sleep(PAUSE_SECONDS)
     for connection in connections:
         connection.writer.close()

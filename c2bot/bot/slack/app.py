@@ -80,7 +80,8 @@ class SlackFrontDoor:
             # Without a secret no signature can be checked: refuse rather than trust anyone.
             error = "Slack over HTTP needs SLACK_SIGNING_SECRET"
             return JSONResponse({"error": error}, status_code=503)
-        return await self._http.handle(request)
+        with self.kit.work.acking():
+            return await self._http.handle(request)
 
     async def start_socket_mode(self) -> None:
         """Connect over Socket Mode with SLACK_APP_TOKEN (no public URL needed)."""

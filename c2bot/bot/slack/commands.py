@@ -9,8 +9,8 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.async_context import AsyncBoltContext
 
 from c2bot.bot.commands import run_command
-from c2bot.bot.slack import case_form
-from c2bot.bot.slack.kit import Asker, SlackKit, actor_of
+from c2bot.bot.slack import case_form, people
+from c2bot.bot.slack.kit import Asker, SlackKit
 from c2bot.handlers.replies import OpenForm
 
 SLASH_COMMANDS = ("/case", "/c2", "/report", "/route", "/port", "/fax", "/calls")
@@ -19,7 +19,11 @@ SLASH_COMMANDS = ("/case", "/c2", "/report", "/route", "/port", "/fax", "/calls"
 async def answer_command(
     kit: SlackKit, asker: Asker, context: AsyncBoltContext, command: dict[str, Any]
 ) -> None:
-    ctx = kit.context(actor_of(context))
+    actor = await people.actor_for(kit, asker.user_id)
+    if actor is None:
+        await asker.tell(people.link_instructions(asker.user_id))
+        return
+    ctx = kit.context(actor)
     outcome = await run_command(ctx, command["command"], command.get("text") or "", forms=True)
     if isinstance(outcome.result, OpenForm):
         await case_form.open_form(kit, ctx, outcome.result, command["trigger_id"])

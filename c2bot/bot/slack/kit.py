@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import Awaitable, Coroutine
+from collections.abc import Awaitable, Coroutine, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,15 +29,38 @@ DRAIN_SECONDS = 10.0
 
 
 class InFlight:
-    """Work started after an ack: held (so it is not collected mid-way) and awaited on stop."""
+    """Work started after an ack: held (so it is not collected mid-way) and awaited on stop.
+
+    Acks come first: work waits while requests are still on their way to their ack, so a burst
+    of commands is acknowledged before any of their slower work competes for the loop.
+    """
 
     def __init__(self) -> None:
         self._tasks: set[asyncio.Task[None]] = set()
+        self._acking = 0
+        self._acks_done = asyncio.Event()
+        self._acks_done.set()
+
+    @contextmanager
+    def acking(self) -> Iterator[None]:
+        """Mark one request as on its way to its ack."""
+        self._acking += 1
+        self._acks_done.clear()
+        try:
+            yield
+        finally:
+            self._acking -= 1
+            if self._acking == 0:
+                self._acks_done.set()
 
     def start(self, work: Coroutine[Any, Any, None], name: str) -> None:
-        task = asyncio.get_running_loop().create_task(work, name=name)
+        task = asyncio.get_running_loop().create_task(self._after_acks(work), name=name)
         self._tasks.add(task)
         task.add_done_callback(self._finished)
+
+    async def _after_acks(self, work: Coroutine[Any, Any, None]) -> None:
+        await self._acks_done.wait()
+        await work
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)

@@ -42,6 +42,10 @@ def wants_an_answer(body: dict[str, Any]) -> bool:
     return bool(event.get("type") == "message" and event.get("channel_type") == "im")
 
 
+def is_slash_command(body: dict[str, Any]) -> bool:
+    return "command" in body and "event" not in body
+
+
 async def actor_for(kit: SlackKit, slack_user_id: str) -> Actor | None:
     async with kit.services.sessions() as session:
         person = await person_by_slack_id(session, slack_user_id)
@@ -55,6 +59,10 @@ def register(app: AsyncApp, kit: SlackKit) -> None:
         user_id = context.user_id
         if not user_id or from_a_bot(body):
             return BoltResponse(status=200, body="")
+        if is_slash_command(body):
+            # A command acks before anything else; its listener looks the person up after.
+            await next()
+            return None
         actor = await actor_for(kit, user_id)
         if actor is not None:
             context[ACTOR_KEY] = actor
