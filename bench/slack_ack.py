@@ -71,41 +71,37 @@ async def _serve_bare(port: int, ready: Any, slack_url: str) -> None:
 
 
 async def _serve_c2bot(port: int, ready: Any, folder: str, slack_url: str) -> None:
-    from prometheus_client import CollectorRegistry
-
-    from c2bot.bot.http import build_http_app
-    from c2bot.bot.services import Services
-    from c2bot.bot.slack.app import SlackFrontDoor
+    """The real runtime (`c2bot serve --only slack,http`), as an operator runs it."""
+    from c2bot.bot.runtime import Runtime
     from c2bot.config.settings import load_settings
-    from c2bot.storage.db import create_engine, upgrade
     from c2bot.storage.models import Account, Person, Role
 
     settings = load_settings(
         C2_DATABASE_URL=f"sqlite+aiosqlite:///{Path(folder) / 'bench.db'}",
+        C2_HTTP_PORT=port,
         C2_SUPPORT_CHANNEL="CSUPPORT",
         C2_SECRET_KEY="bench",
         SLACK_BOT_TOKEN=TOKEN,
         SLACK_SIGNING_SECRET=SECRET,
         SLACK_API_URL=f"{slack_url}/api/",
     )
-    engine = create_engine(settings.database_url)
-    await upgrade(engine)
-    services = Services(settings=settings, engine=engine)
-    async with services.sessions.begin() as session:
+    runtime = Runtime(settings, ("slack", "http"))
+    await runtime.start()
+    assert runtime.services is not None
+    async with runtime.services.sessions.begin() as session:
         account = Account(number="1001", company="Acme BV", email="office@acme.nl")
         session.add(account)
         await session.flush()
-        session.add(
-            Person(
-                slack_user_id="UCUST",
-                role=Role.CUSTOMER,
-                account_id=account.id,
-                email="jan@acme.nl",
-                name="Jan",
-            )
+        person = Person(
+            slack_user_id="UCUST",
+            role=Role.CUSTOMER,
+            account_id=account.id,
+            email="jan@acme.nl",
+            name="Jan",
         )
-    door = SlackFrontDoor(services)
-    await _run(build_http_app(services, door, CollectorRegistry()), port, ready)
+        session.add(person)
+    ready.set()
+    await runtime.stopping.wait()
 
 
 async def _run(app: Any, port: int, ready: Any) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 import socket
@@ -91,6 +92,9 @@ class Runtime:
         if "http" in self.parts:
             await self._start_http(services)
         self._spawn("housekeeping", self._housekeeping)
+        # What start-up built lives as long as the process: keep the collector from walking it
+        # again and again, which shows as pauses in request latency.
+        gc.freeze()
         log.info("c2bot serving: %s", ", ".join(self.parts))
 
     def _start_slack(self, services: Services) -> None:
