@@ -22,12 +22,10 @@ from html.parser import HTMLParser
 
 from mailparser_reply import EmailReplyParser
 
+from c2bot.handlers.cases import FileUpload
 
-@dataclass(frozen=True)
-class Attachment:
-    filename: str
-    content_type: str
-    data: bytes
+# A mail attachment is the same thing a case stores as a file.
+Attachment = FileUpload
 
 
 @dataclass(frozen=True)

@@ -137,9 +137,7 @@ class Intake:
     async def _open_case(self, delivery: Delivery, actor: Actor) -> None:
         mail = delivery.mail
         ctx = self.services.context(actor, Channel.EMAIL)
-        files = tuple(
-            cases.FileUpload(a.filename, a.content_type, a.data) for a in mail.attachments
-        )
+        files = mail.attachments
         request = cases.NewCase(
             type=CaseType.TECHNICAL,
             priority=Priority.NORMAL,
@@ -224,9 +222,7 @@ class Intake:
         label = (
             author.label if verified else f"{mail.from_name or mail.from_addr} <{mail.from_addr}>"
         )
-        files = tuple(
-            cases.FileUpload(a.filename, a.content_type, a.data) for a in mail.attachments
-        )
+        files = mail.attachments
         message = cases.CaseMessageIn(
             number=case_id,
             body=strip_reply(mail.body_text),
