@@ -95,7 +95,8 @@ class Runtime:
         # What start-up built lives as long as the process: keep the collector from walking it
         # again and again, which shows as pauses in request latency.
         gc.freeze()
-        log.info("c2bot serving: %s", ", ".join(self.parts))
+        running = [p for p in self.parts if p != "slack" or self.slack is not None]
+        log.info("c2bot serving: %s", ", ".join(running))
 
     def _start_slack(self, services: Services) -> None:
         if not self.settings.slack_enabled:
