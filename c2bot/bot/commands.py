@@ -362,6 +362,23 @@ async def run_command(ctx: Context, name: str, text: str, forms: bool = False) -
     return Outcome(await verb.run(ctx, parsed))
 
 
+READ_ONLY_VERBS = frozenset({"list", "show"})
+
+
+def changes_something(line: str) -> bool:
+    """Whether a command line would change anything (all but help, list and show).
+
+    Lines that do not parse change nothing: running them only explains the mistake.
+    """
+    first, _, rest = line.strip().partition(" ")
+    try:
+        command, rest = split_command(first, rest)
+        parsed = parse(command, rest) if command is not None else None
+    except UsageError:
+        return False
+    return isinstance(parsed, Invocation) and parsed.verb not in READ_ONLY_VERBS
+
+
 async def run_line(ctx: Context, line: str) -> Outcome:
     """A whole line such as `case list` or `/case show 3` (shell and email)."""
     words = tokenize(line.strip())

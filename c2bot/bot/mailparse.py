@@ -725,10 +725,15 @@ def local_part(address: str, domain: str) -> str | None:
 
 def extract_case_token(address: str, domain: str) -> str | None:
     """The token of a `case+<token>@domain` reply address, if it is well-formed base32."""
+    return extract_token(address, domain, "case")
+
+
+def extract_token(address: str, domain: str, mailbox: str) -> str | None:
+    """The token of a `<mailbox>+<token>@domain` address, if it is well-formed base32."""
     local = local_part(address, domain)
     if local is None:
         return None
     prefix, plus, token = local.partition("+")
-    if prefix != "case" or not plus or not _CASE_TOKEN.fullmatch(token):
+    if prefix != mailbox or not plus or not _CASE_TOKEN.fullmatch(token):
         return None
     return token

@@ -285,6 +285,18 @@ class OutboundMail(Base):
     last_error: Mapped[str] = mapped_column(Text, default="")
 
 
+class PendingCommand(Base):
+    """A changing command received by email, waiting for its sender to confirm it by reply."""
+
+    __tablename__ = "pending_commands"
+
+    token: Mapped[str] = mapped_column(String(64), primary_key=True)
+    email: Mapped[str] = mapped_column(String(254))
+    line: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    used_at: Mapped[datetime | None]
+
+
 class MailAddress(Base):
     """Delivery health of an address: bounces mark it failing."""
 

@@ -9,15 +9,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from prometheus_client import CollectorRegistry, Counter
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from c2bot.bot.mail.intake import Delivery, Intake, token_is_live
+from c2bot.bot.mail.intake import Delivery, Intake, confirmation_is_open, token_is_live
 from c2bot.bot.mail.outbox import Outbox
-from c2bot.bot.mailparse import MalformedMail, extract_case_token, local_part, parse_mail
+from c2bot.bot.mailparse import (
+    MalformedMail,
+    ParsedMail,
+    extract_case_token,
+    extract_token,
+    local_part,
+    parse_mail,
+)
 from c2bot.bot.services import Services
 
 log = logging.getLogger(__name__)
@@ -30,6 +36,7 @@ class Status:
     NO_RELAY = "550 5.7.1 Relaying denied: this server only takes mail for {domain}"
     NO_MAILBOX = "550 5.1.1 No such mailbox here: {address}"
     UNKNOWN_CASE_ADDRESS = "550 5.1.1 This case reply address is unknown or no longer valid"
+    UNKNOWN_CONFIRMATION = "550 5.1.1 This confirmation address is unknown or was used already"
     FAX_LATER = "550 5.1.1 Mail2Fax is not enabled on this server"
     MALFORMED = "554 5.6.0 Message not accepted: {reason}"
     TEMP_DB = "451 4.3.0 Temporary problem storing the message; please try again later"
@@ -74,16 +81,22 @@ class CaseMailHandler:
             return None
         if mailbox == "fax":
             return Status.FAX_LATER
-        token = extract_case_token(address, self.domain)
-        if token is None:
+        case_token = extract_case_token(address, self.domain)
+        confirm_token = extract_token(address, self.domain, "bot")
+        if case_token is None and confirm_token is None:
             return Status.NO_MAILBOX.format(address=address)
         try:
             async with self.services.sessions() as db:
-                live = await token_is_live(db, token)
+                if case_token is not None:
+                    live = await token_is_live(db, case_token)
+                else:
+                    live = await confirmation_is_open(db, confirm_token or "")
         except TRANSIENT:
             log.exception("token check failed for %s", address)
             return Status.TEMP_DB
-        return None if live else Status.UNKNOWN_CASE_ADDRESS
+        if live:
+            return None
+        return Status.UNKNOWN_CASE_ADDRESS if case_token else Status.UNKNOWN_CONFIRMATION
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         raw = envelope.original_content or envelope.content
@@ -110,12 +123,17 @@ class CaseMailHandler:
         return Status.OK
 
     def _delivery(
-        self, address: str, envelope: Envelope, sender: str, raw: bytes, mail: Any
+        self, address: str, envelope: Envelope, sender: str, raw: bytes, mail: ParsedMail
     ) -> Delivery:
         mailbox = local_part(address, self.domain) or ""
         token = extract_case_token(address, self.domain)
+        confirm = extract_token(address, self.domain, "bot")
+        if token is None and confirm is not None:
+            mailbox, token = "confirm", confirm
+        elif token is not None:
+            mailbox = "case"
         return Delivery(
-            mailbox="case" if token else mailbox,
+            mailbox=mailbox,
             token=token,
             envelope_from=sender,
             recipients=", ".join(envelope.rcpt_tos),

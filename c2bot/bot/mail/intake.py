@@ -18,8 +18,8 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from c2bot.bot.commands import run_line
-from c2bot.bot.mail.notify import reply_token
+from c2bot.bot.commands import changes_something, run_line
+from c2bot.bot.mail.notify import new_token, reply_token
 from c2bot.bot.mail.outbox import Outbox, enqueue
 from c2bot.bot.mailcompose import compose_mail
 from c2bot.bot.mailparse import ParsedMail, strip_reply
@@ -37,6 +37,7 @@ from c2bot.storage.models import (
     InboundMail,
     MailAddress,
     MailMessageId,
+    PendingCommand,
     Priority,
     ReplyToken,
     Role,
@@ -44,6 +45,7 @@ from c2bot.storage.models import (
 
 log = logging.getLogger(__name__)
 STRANGER_REPLY_EVERY = timedelta(hours=24)
+CONFIRM_WITHIN = timedelta(hours=24)
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,8 @@ class Intake:
             await self._case_reply(delivery)
         elif delivery.mailbox == "support":
             await self._support(delivery)
+        elif delivery.mailbox == "confirm":
+            await self._confirm(delivery)
         else:
             await self._command(delivery)
         self.outbox.wake()
@@ -273,30 +277,91 @@ class Intake:
             await self.services.notifier.after(event)
 
     async def _command(self, delivery: Delivery) -> None:
+        """bot@: read-only commands are answered at once; changes wait for a confirming reply.
+
+        A From header is easy to forge, and the answer goes to the real owner of the address;
+        so a change happens only when that owner answers the confirmation we mail them.
+        """
         mail = delivery.mail
         async with self.services.sessions() as session:
             actor = await actor_for_email(session, mail.from_addr)
         if actor is None:
             await self._stranger(delivery)
             return
-        await self._record(delivery, "command", mail.subject)
+        if not changes_something(mail.subject):
+            await self._record(delivery, "command", mail.subject)
+            await self._answer(delivery, await self._run(actor, mail.subject))
+            return
+        token = new_token()
+        async with self.services.sessions.begin() as session:
+            session.add(
+                PendingCommand(
+                    token=token,
+                    email=mail.from_addr,
+                    line=mail.subject,
+                    created_at=self.services.clock(),
+                )
+            )
+            await self._record(delivery, "command-pending", mail.subject, session=session)
+        await self._answer(
+            delivery,
+            (
+                f"You asked c2bot to run:\n\n    {mail.subject}\n\n"
+                "It changes something, so it runs only once you confirm: reply to this mail "
+                f"(it goes to bot+{token}@{self.domain}) within {CONFIRM_WITHIN.days * 24} hours. "
+                "If you did not send it, ignore this mail and nothing happens."
+            ),
+            reply_to=f"bot+{token}@{self.domain}",
+        )
+
+    async def _confirm(self, delivery: Delivery) -> None:
+        """A reply to bot+<token>@ from the address that asked runs the command it holds."""
+        mail = delivery.mail
+        now = self.services.clock()
+        async with self.services.sessions.begin() as session:
+            pending = await session.get(PendingCommand, delivery.token, with_for_update=True)
+            valid = (
+                pending is not None
+                and pending.used_at is None
+                and pending.email == mail.from_addr
+                and pending.created_at > now - CONFIRM_WITHIN
+            )
+            if pending is not None and valid:
+                pending.used_at = now
+            await self._record(
+                delivery,
+                "command-confirmed" if valid else "command-refused",
+                pending.line if pending else "",
+                session=session,
+            )
+            actor = await actor_for_email(session, mail.from_addr) if valid else None
+        if pending is None or actor is None:
+            await self._answer(
+                delivery,
+                "This confirmation is not valid: it was used already, "
+                "it expired, or it came from another address than the request.",
+            )
+            return
+        await self._answer(delivery, await self._run(actor, pending.line))
+
+    async def _run(self, actor: Actor, line: str) -> str:
         ctx = self.services.context(actor, Channel.EMAIL)
         try:
-            answer = reply_text((await run_line(ctx, mail.subject)).reply)
+            return reply_text((await run_line(ctx, line)).reply)
         except Refusal as refusal:
-            answer = refusal.message.replace("`", "")
-        await self._answer(delivery, answer)
+            return refusal.message.replace("`", "")
 
-    async def _answer(self, delivery: Delivery, body: str) -> None:
+    async def _answer(self, delivery: Delivery, body: str, reply_to: str | None = None) -> None:
         """A direct answer to the sender (never to automatic mail: `deliver` filtered it)."""
         mail = delivery.mail
         to = mail.from_addr
         if not to:
             return
         subject = mail.subject if mail.subject.lower().startswith("re:") else f"Re: {mail.subject}"
+        mailbox = {"case": "support", "confirm": "bot"}.get(delivery.mailbox, delivery.mailbox)
         message, message_id = compose_mail(
-            from_addr=f"{delivery.mailbox if delivery.mailbox != 'case' else 'support'}"
-            f"@{self.domain}",
+            from_addr=f"{mailbox}@{self.domain}",
+            reply_to=reply_to,
             from_name="c2bot",
             to=to,
             subject=subject,
@@ -316,4 +381,9 @@ async def token_is_live(session: AsyncSession, token: str) -> bool:
     return row is not None and row.revoked_at is None
 
 
-__all__ = ["Delivery", "Intake", "reply_token", "token_is_live"]
+async def confirmation_is_open(session: AsyncSession, token: str) -> bool:
+    row = await session.get(PendingCommand, token)
+    return row is not None and row.used_at is None
+
+
+__all__ = ["Delivery", "Intake", "confirmation_is_open", "reply_token", "token_is_live"]

@@ -308,3 +308,27 @@ async def test_relay_failure_is_retried_not_lost(rig: MailRig, world: World) -> 
         await asyncio.sleep(0.05)
     assert row is not None and row.attempts == 1 and row.sent_at is None
     assert "try later" in row.last_error and row.next_attempt_at > row.created_at
+
+
+async def test_changing_command_by_email_waits_for_confirmation(rig: MailRig, world: World) -> None:
+    """`case close` by mail runs only when the sender answers the confirmation, once."""
+    case, _ = await open_by_mail(rig)
+    assert (await rig.send("jan@acme.nl", "bot@c2.test", f"case close {case.id}")).code == 250
+    ask = await rig.sink.wait_for(lambda m: "confirm" in m.text)
+    confirm_address = str(ask.message["Reply-To"])
+    assert re.match(r"^bot\+[a-z2-7]{26}@c2\.test$", confirm_address)
+    async with rig.services.sessions() as session:
+        still = await session.get(Case, case.id)
+    assert still is not None and still.status is CaseStatus.OPEN
+
+    forged = await rig.send("mallory@evil.test", confirm_address, "Re: confirm", "yes")
+    assert forged.code == 250
+    confirmed = await rig.send("jan@acme.nl", confirm_address, "Re: confirm", "yes")
+    assert confirmed.code == 250
+    done = await rig.sink.wait_for(lambda m: f"Case #{case.id} closed." in m.text)
+    assert done.recipients == ("jan@acme.nl",)
+    async with rig.services.sessions() as session:
+        closed = await session.get(Case, case.id)
+    assert closed is not None and closed.status is CaseStatus.CLOSED
+    again = await rig.send("jan@acme.nl", confirm_address, "Re: confirm", "yes")
+    assert again.code == 550 and "confirmation" in again.text

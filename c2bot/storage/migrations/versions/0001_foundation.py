@@ -38,6 +38,15 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_accounts_reseller_id"), ["reseller_id"], unique=False)
 
     op.create_table(
+        "pending_commands",
+        sa.Column("token", sa.String(length=64), nullable=False),
+        sa.Column("email", sa.String(length=254), nullable=False),
+        sa.Column("line", sa.Text(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("used_at", sa.DateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("token", name=op.f("pk_pending_commands")),
+    )
+    op.create_table(
         "mail_addresses",
         sa.Column("email", sa.String(length=254), nullable=False),
         sa.Column("failing", sa.Boolean(), nullable=False),
@@ -366,6 +375,7 @@ def downgrade() -> None:
 
     op.drop_table("contacts")
     op.drop_table("mail_addresses")
+    op.drop_table("pending_commands")
     with op.batch_alter_table("accounts", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_accounts_reseller_id"))
 
