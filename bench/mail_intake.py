@@ -10,17 +10,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import asyncpg
-from prometheus_client import CollectorRegistry
 from sqlalchemy import func, select
 
-from c2bot.bot.mail.gateway import MailGateway
-from c2bot.bot.mail.notify import MailNotifier
-from c2bot.bot.mail.outbox import Outbox
 from c2bot.bot.services import Services
 from c2bot.config.settings import load_settings
 from c2bot.storage.db import create_engine, upgrade
 from c2bot.storage.models import Account, Case, Contact
-from tests.support.mail import MailSink, build_mail
+from tests.support.mail import build_mail, running_gateway, running_sink
 
 CONNECTIONS = 4
 MAILS = 400
@@ -40,46 +36,50 @@ def _sender(port: int, count: int, worker: int) -> int:
 
 
 async def measure(database_url: str, label: str) -> str:
-    sink = MailSink()
-    await sink.start()
-    settings = load_settings(
-        C2_DATABASE_URL=database_url,
-        C2_MAIL_DOMAIN="c2.test",
-        C2_SMTP_RELAY=f"127.0.0.1:{sink.port}",
-        C2_SECRET_KEY="bench",
+    async with running_sink() as sink:
+        settings = load_settings(
+            C2_DATABASE_URL=database_url,
+            C2_MAIL_DOMAIN="c2.test",
+            C2_SMTP_RELAY=f"127.0.0.1:{sink.port}",
+            C2_SECRET_KEY="bench",
+        )
+        engine = create_engine(settings.database_url)
+        try:
+            await upgrade(engine)
+            services = Services(settings=settings, engine=engine)
+            await _seed(services)
+            async with running_gateway(services) as (gateway, _):
+                elapsed, accepted = await _send_all(gateway.port)
+            async with services.sessions() as session:
+                cases = await session.scalar(select(func.count()).select_from(Case))
+        finally:
+            await engine.dispose()
+    assert accepted == MAILS == cases, (accepted, cases)
+    return (
+        f"mail intake ({label}): {MAILS / elapsed:.0f} support mails/s accepted and "
+        f"committed ({MAILS} x 20 KB over {CONNECTIONS} connections, {elapsed:.2f} s)"
     )
-    engine = create_engine(settings.database_url)
-    await upgrade(engine)
-    services = Services(settings=settings, engine=engine)
+
+
+async def _seed(services: Services) -> None:
     async with services.sessions.begin() as session:
         account = Account(number="1001", company="Acme BV", email="office@acme.nl")
         session.add(account)
         await session.flush()
         session.add(Contact(account_id=account.id, name="Jan", email="jan@acme.nl"))
-    outbox = Outbox(services, CollectorRegistry())
-    services.notifier.add(MailNotifier(services, outbox))
-    gateway = MailGateway(services, outbox, CollectorRegistry())
-    await gateway.start("127.0.0.1", 0)
+
+
+async def _send_all(port: int) -> tuple[float, int]:
     loop = asyncio.get_running_loop()
     started = time.perf_counter()
     with ThreadPoolExecutor(CONNECTIONS) as pool:
         counts = await asyncio.gather(
             *(
-                loop.run_in_executor(pool, _sender, gateway.port, MAILS // CONNECTIONS, worker)
+                loop.run_in_executor(pool, _sender, port, MAILS // CONNECTIONS, worker)
                 for worker in range(CONNECTIONS)
             )
         )
-    elapsed = time.perf_counter() - started
-    async with services.sessions() as session:
-        cases = await session.scalar(select(func.count()).select_from(Case))
-    await gateway.stop()
-    await engine.dispose()
-    await sink.stop()
-    assert sum(counts) == MAILS == cases, (counts, cases)
-    return (
-        f"mail intake ({label}): {MAILS / elapsed:.0f} support mails/s accepted and "
-        f"committed ({MAILS} x 20 KB over {CONNECTIONS} connections, {elapsed:.2f} s)"
-    )
+    return time.perf_counter() - started, sum(counts)
 
 
 async def main() -> list[str]:

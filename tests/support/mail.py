@@ -5,13 +5,20 @@ from __future__ import annotations
 import asyncio
 import email
 import smtplib
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
 from email.policy import default
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
+from prometheus_client import CollectorRegistry
+
+from c2bot.bot.mail.gateway import MailGateway
+from c2bot.bot.mail.notify import MailNotifier
+from c2bot.bot.mail.outbox import Outbox
+from c2bot.bot.services import Services
 
 
 @dataclass(frozen=True)
@@ -84,6 +91,32 @@ class MailSink:
             raise AssertionError(
                 f"no matching mail relayed within {timeout}s; got {seen}"
             ) from None
+
+
+@asynccontextmanager
+async def running_sink() -> AsyncIterator[MailSink]:
+    sink = MailSink()
+    await sink.start()
+    try:
+        yield sink
+    finally:
+        await sink.stop()
+
+
+@asynccontextmanager
+async def running_gateway(services: Services) -> AsyncIterator[tuple[MailGateway, Outbox]]:
+    """Our SMTP server on a loopback port, with its outbox relaying and mail case events on."""
+    outbox = Outbox(services, CollectorRegistry())
+    services.notifier.add(MailNotifier(services, outbox))
+    gateway = MailGateway(services, outbox, CollectorRegistry())
+    await gateway.start("127.0.0.1", 0)
+    task = asyncio.create_task(outbox.run())
+    try:
+        yield gateway, outbox
+    finally:
+        await gateway.stop()
+        outbox.stop()
+        await task
 
 
 @dataclass

@@ -2,28 +2,30 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import pytest
-from prometheus_client import CollectorRegistry
 
 from c2bot.bot.mail.gateway import MailGateway
-from c2bot.bot.mail.notify import MailNotifier
 from c2bot.bot.mail.outbox import Outbox
 from c2bot.bot.services import Services
 from c2bot.config.settings import Settings
 from tests.conftest import test_settings
-from tests.support.mail import MailSink, SmtpReply, build_mail, send_mail
+from tests.support.mail import (
+    MailSink,
+    SmtpReply,
+    build_mail,
+    running_gateway,
+    running_sink,
+    send_mail,
+)
 
 
 @pytest.fixture
 async def sink() -> AsyncIterator[MailSink]:
-    relay = MailSink()
-    await relay.start()
-    yield relay
-    await relay.stop()
+    async with running_sink() as relay:
+        yield relay
 
 
 @pytest.fixture
@@ -56,14 +58,5 @@ class MailRig:
 
 @pytest.fixture
 async def rig(services: Services, sink: MailSink) -> AsyncIterator[MailRig]:
-    outbox = Outbox(services, CollectorRegistry())
-    services.notifier.add(MailNotifier(services, outbox))
-    gateway = MailGateway(services, outbox, CollectorRegistry())
-    await gateway.start("127.0.0.1", 0)
-    task = asyncio.create_task(outbox.run())
-    try:
+    async with running_gateway(services) as (gateway, outbox):
         yield MailRig(services, gateway, outbox, sink)
-    finally:
-        await gateway.stop()
-        outbox.stop()
-        await task

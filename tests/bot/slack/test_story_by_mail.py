@@ -2,32 +2,26 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
-from prometheus_client import CollectorRegistry
 from sqlalchemy import select
 
 from c2bot.bot.mail.gateway import MailGateway
-from c2bot.bot.mail.notify import MailNotifier
-from c2bot.bot.mail.outbox import Outbox
 from c2bot.bot.services import Services
 from c2bot.bot.slack.app import SlackFrontDoor
 from c2bot.config.settings import Settings
 from c2bot.storage.models import CaseMessage, CaseStatus, MessageKind
 from tests.bot.slack.conftest import BOT_TOKEN, SECRET, SUPPORT, SlackDriver
 from tests.conftest import World, test_settings
-from tests.support.mail import MailSink, build_mail, send_mail
+from tests.support.mail import MailSink, build_mail, running_gateway, running_sink, send_mail
 from tests.support.slack import SlackStandIn
 
 
 @pytest.fixture
 async def sink() -> AsyncIterator[MailSink]:
-    relay = MailSink()
-    await relay.start()
-    yield relay
-    await relay.stop()
+    async with running_sink() as relay:
+        yield relay
 
 
 @pytest.fixture
@@ -43,17 +37,8 @@ def settings(database_url: str, slack: SlackStandIn, sink: MailSink) -> Settings
 
 @pytest.fixture
 async def gateway(services: Services, door: SlackFrontDoor) -> AsyncIterator[MailGateway]:
-    outbox = Outbox(services, CollectorRegistry())
-    services.notifier.add(MailNotifier(services, outbox))
-    mail = MailGateway(services, outbox, CollectorRegistry())
-    await mail.start("127.0.0.1", 0)
-    task = asyncio.create_task(outbox.run())
-    try:
+    async with running_gateway(services) as (mail, _):
         yield mail
-    finally:
-        await mail.stop()
-        outbox.stop()
-        await task
 
 
 async def test_open_in_slack_answer_in_thread_reply_by_mail_close(
