@@ -123,6 +123,7 @@ def tokenize(text: str) -> list[str]:
     lexer = shlex.shlex(text, posix=True)
     lexer.whitespace_split = True
     lexer.commenters = ""
+    lexer.quotes = '"'  # only double quotes group words: "customer's line" is one apostrophe
     try:
         return list(lexer)
     except ValueError:

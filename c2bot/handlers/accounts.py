@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from c2bot.handlers import audit
 from c2bot.handlers.context import Actor, Context
-from c2bot.handlers.errors import Invalid, NotFound
+from c2bot.handlers.errors import Invalid, NotAllowed, NotFound
 from c2bot.handlers.permissions import check_account, check_staff, visible_accounts
 from c2bot.handlers.replies import Reply, Table
 from c2bot.storage.models import Account, Contact, Person, Role
@@ -142,6 +142,7 @@ async def add_contact(ctx: Context, request: NewContact) -> Reply:
     async with ctx.sessions.begin() as session:
         account = await account_by_number(session, request.account)
         await check_account(session, ctx.actor, account.id)
+        await _check_address_is_free(session, ctx, account, email)
         existing = await session.scalar(
             select(Contact).where(Contact.account_id == account.id, Contact.email == email)
         )
@@ -152,6 +153,29 @@ async def add_contact(ctx: Context, request: NewContact) -> Reply:
         await session.flush()
         audit.record(session, ctx, "contact.save", "contact", contact.id, account.id, email=email)
     return Reply(title=f"Contact {request.name} <{email}> saved on account {account.number}.")
+
+
+async def _check_address_is_free(
+    session: AsyncSession, ctx: Context, account: Account, email: str
+) -> None:
+    """Only staff may give an address that already speaks for another account to this one.
+
+    Mail from a contact's address opens cases on its account, so claiming somebody else's
+    address would let a customer read (and answer) that person's mail to support.
+    """
+    if ctx.actor.is_staff:
+        return
+    elsewhere = await session.scalar(
+        select(Contact.id)
+        .where(func.lower(Contact.email) == email, Contact.account_id != account.id)
+        .limit(1)
+    ) or await session.scalar(
+        select(Person.id)
+        .where(func.lower(Person.email) == email, Person.account_id != account.id)
+        .limit(1)
+    )
+    if elsewhere is not None:
+        raise NotAllowed(f"{email} already belongs to another account; ask support to add it.")
 
 
 async def list_accounts(ctx: Context) -> Reply:
@@ -180,18 +204,25 @@ async def actor_for_slack_user(ctx_sessions: Context, slack_user_id: str) -> Act
 
 
 async def actor_for_email(session: AsyncSession, address: str) -> Actor | None:
-    """A person with this email, else an account contact with it (acting as a customer)."""
+    """A person with this email, else the account contact with it (acting as a customer).
+
+    An address that is a contact of several accounts names none of them: mail from it cannot
+    say which account it speaks for, so it is treated as unknown.
+    """
     address = address.lower()
     person = await session.scalar(
         select(Person).where(func.lower(Person.email) == address).order_by(Person.id).limit(1)
     )
     if person is not None:
         return Actor.of(person)
-    contact = await session.scalar(
-        select(Contact).where(func.lower(Contact.email) == address).order_by(Contact.id).limit(1)
+    contacts = list(
+        await session.scalars(
+            select(Contact).where(func.lower(Contact.email) == address).order_by(Contact.id)
+        )
     )
-    if contact is None:
+    if len({c.account_id for c in contacts}) != 1:
         return None
+    contact = contacts[0]
     return Actor(
         label=f"{contact.name} <{contact.email}>",
         role=Role.CUSTOMER,

@@ -16,7 +16,7 @@ from c2bot.handlers import audit
 from c2bot.handlers.accounts import account_by_number
 from c2bot.handlers.business_time import due_at
 from c2bot.handlers.context import Context
-from c2bot.handlers.errors import Invalid, NotAllowed, NotFound
+from c2bot.handlers.errors import Invalid, NotFound
 from c2bot.handlers.events import CaseEvent, CaseEventKind
 from c2bot.handlers.permissions import check_account, check_staff, visible_accounts
 from c2bot.handlers.replies import Reply, Table
@@ -46,6 +46,7 @@ PRIORITY_MEANINGS = {
     Priority.HIGHEST: "Complete outage with big impact, no alternative",
 }
 SUBJECT_MAX = 250
+LABEL_MAX = 300
 DESCRIPTION_MAX = 20_000
 
 
@@ -297,13 +298,11 @@ async def _load(session: AsyncSession, number: int) -> Case:
 
 
 async def load_visible_case(session: AsyncSession, ctx: Context, number: int) -> Case:
-    """The case, if the actor may see it; otherwise the same 'not found' (no existence leak)."""
+    """The case, if the actor may see it; otherwise 'not found', so existence does not leak."""
     case = await session.get(Case, number)
-    if case is None:
-        raise NotFound(f"There is no case #{number}.")
     visible = await visible_accounts(session, ctx.actor)
-    if visible is not None and case.account_id not in visible:
-        raise NotAllowed(f"Case #{number} belongs to an account you may not act on.")
+    if case is None or (visible is not None and case.account_id not in visible):
+        raise NotFound(f"There is no case #{number} among the cases you may see.")
     return case
 
 
@@ -479,6 +478,7 @@ class CaseMessageIn:
     slack_ts: str | None = None
     verified: bool = True
     author_label: str | None = None
+    source_ref: str | None = None  # the message's id at its front door (a Message-ID)
 
 
 async def staff_reply(ctx: Context, message: CaseMessageIn) -> int:
@@ -510,10 +510,11 @@ async def _add_message(
             kind=kind,
             channel=ctx.channel,
             author_id=ctx.actor.person_id,
-            author_label=message.author_label or ctx.actor.label,
+            author_label=(message.author_label or ctx.actor.label)[:LABEL_MAX],
             body=message.body.strip(),
             verified=message.verified,
             slack_ts=message.slack_ts,
+            source_ref=message.source_ref,
             created_at=ctx.clock(),
         )
         session.add(row)

@@ -210,6 +210,7 @@ class CaseMessage(Base):
     body: Mapped[str] = mapped_column(Text)
     verified: Mapped[bool] = mapped_column(Boolean, default=True)
     slack_ts: Mapped[str | None] = mapped_column(String(32))
+    source_ref: Mapped[str | None] = mapped_column(String(998))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -229,7 +230,7 @@ class ReplyToken(Base):
     """`case+<token>@`: binds one case to one recipient address."""
 
     __tablename__ = "reply_tokens"
-    __table_args__ = (UniqueConstraint("case_id", "email"),)
+    __table_args__ = (Index("ix_reply_tokens_case_email", "case_id", "email"),)
 
     token: Mapped[str] = mapped_column(String(64), primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))

@@ -102,7 +102,10 @@ def test_setup_and_scripted_shell(env: dict[str, str], tmp_path: Path) -> None:
 def test_shell_refusals_and_exit_status(env: dict[str, str], tmp_path: Path) -> None:
     """A refused line prints the reason and makes the exit status 1; unknown --as is explained."""
     refused = run(env, tmp_path, "shell", stdin="case show 99\n")
-    assert refused.returncode == 1 and "There is no case #99." in refused.stdout
+    assert (
+        refused.returncode == 1
+        and "There is no case #99 among the cases you may see." in refused.stdout
+    )
     stranger = run(env, tmp_path, "shell", "--as", "UNOBODY", stdin="case list\n")
     assert stranger.returncode == 1 and "c2bot user link UNOBODY" in stranger.stderr
 

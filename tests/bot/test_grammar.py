@@ -80,3 +80,10 @@ def test_c2_objects_and_planned_commands() -> None:
         split_command("c2", "spaceship list")
     with pytest.raises(UsageError, match="not enabled on this c2bot yet"):
         split_command("/report", "summary week")
+
+
+def test_apostrophes_are_words_not_quotes() -> None:
+    """`case note 12 customer's line is down` keeps the apostrophe in the text."""
+    parsed = parse(CASE, "note 12 customer's line is down")
+    assert isinstance(parsed, Invocation)
+    assert parsed.values["text"] == "customer's line is down"

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from c2bot.bot.services import Services
-from c2bot.handlers import cases
+from c2bot.handlers import accounts, cases
 from c2bot.handlers.context import Actor
 from c2bot.handlers.errors import Invalid, NotAllowed, NotFound
 from c2bot.storage.models import AuditEntry, CaseStatus, CaseType, Channel, Priority
@@ -51,7 +51,7 @@ async def test_reseller_acts_for_its_customer_but_not_another_resellers(
     with pytest.raises(NotAllowed):
         await open_as(services, world.reseller, account="2001")
     theirs = await open_as(services, world.other)
-    with pytest.raises(NotAllowed):
+    with pytest.raises(NotFound, match="among the cases you may see"):
         await cases.show_case(services.context(world.reseller, Channel.SHELL), theirs.number)
 
 
@@ -62,7 +62,7 @@ async def test_customer_cannot_touch_another_accounts_case(
     theirs = await open_as(services, world.other)
     mine = await open_as(services, world.customer)
     ctx = services.context(world.customer, Channel.SHELL)
-    with pytest.raises(NotAllowed):
+    with pytest.raises(NotFound):
         await cases.close_case(ctx, theirs.number)
     listing = await cases.list_cases(ctx, cases.CaseFilter())
     assert listing.table is not None
@@ -145,3 +145,15 @@ async def test_deadlines_and_reminders(services: Services, world: World) -> None
     ctx = services.context(world.staff, Channel.SYSTEM)
     assert await cases.due_reminders(ctx) == [urgent.number]
     assert await cases.due_reminders(ctx) == []
+
+
+async def test_customer_cannot_claim_another_accounts_address(
+    services: Services, world: World
+) -> None:
+    """A customer may not add an address that already speaks for another account; staff may."""
+    ctx = services.context(world.customer, Channel.SLACK)
+    with pytest.raises(NotAllowed, match="already belongs to another account"):
+        await accounts.add_contact(ctx, accounts.NewContact("1001", "Piet", "piet@other.nl"))
+    staff = services.context(world.staff, Channel.SLACK)
+    reply = await accounts.add_contact(staff, accounts.NewContact("1001", "Piet", "piet@other.nl"))
+    assert "saved on account 1001" in reply.title

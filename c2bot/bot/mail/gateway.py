@@ -12,7 +12,7 @@ import secrets
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from prometheus_client import CollectorRegistry, Counter
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from c2bot.bot.mail.intake import Delivery, Intake, confirmation_is_open, token_is_live
 from c2bot.bot.mail.outbox import Outbox
@@ -43,7 +43,9 @@ class Status:
     TEMP_BUG = "451 4.3.0 Temporary problem (ref {ref}); please try again later"
 
 
-TRANSIENT = (OperationalError, DBAPIError, OSError, asyncio.TimeoutError)
+# A database that cannot be reached or is busy: the sender should retry. Other database errors
+# (bad data, a broken constraint) would fail the same way on every retry, so they are shunted.
+TRANSIENT = (OperationalError, InterfaceError, OSError, asyncio.TimeoutError)
 
 
 class CaseMailHandler:
@@ -107,20 +109,33 @@ class CaseMailHandler:
         except MalformedMail as error:
             self.refused.labels("554").inc()
             return Status.MALFORMED.format(reason=str(error))
-        try:
-            for address in envelope.rcpt_tos:
-                await self.intake.deliver(self._delivery(address, envelope, sender, raw, mail))
-        except TRANSIENT:
-            log.exception("could not store mail from %s", sender)
-            self.refused.labels("451").inc()
-            return Status.TEMP_DB
-        except Exception:
-            ref = secrets.token_hex(4)
-            log.exception("mail from %s failed (ref %s)", sender, ref)
-            self.refused.labels("451").inc()
-            return Status.TEMP_BUG.format(ref=ref)
+        deliveries = [self._delivery(a, envelope, sender, raw, mail) for a in envelope.rcpt_tos]
+        for delivery in deliveries:
+            status = await self._deliver(delivery)
+            if status is not None:
+                self.refused.labels(status[:3]).inc()
+                return status
         self.accepted.inc()
         return Status.OK
+
+    async def _deliver(self, delivery: Delivery) -> str | None:
+        """Deliver one copy; None when it is stored, else the status line to answer."""
+        try:
+            await self.intake.deliver(delivery)
+            return None
+        except TRANSIENT:
+            log.exception("could not store mail from %s", delivery.envelope_from)
+            return Status.TEMP_DB
+        except Exception as error:
+            ref = secrets.token_hex(4)
+            log.exception("mail from %s failed (ref %s)", delivery.envelope_from, ref)
+            reason = f"ref {ref}: {type(error).__name__}: {error}"[:2000]
+        try:
+            await self.intake.shunt(delivery, reason)
+        except Exception:
+            log.exception("could not shunt mail (ref %s)", ref)
+            return Status.TEMP_BUG.format(ref=ref)
+        return None
 
     def _delivery(
         self, address: str, envelope: Envelope, sender: str, raw: bytes, mail: ParsedMail

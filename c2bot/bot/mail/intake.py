@@ -15,7 +15,7 @@ import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from c2bot.bot.commands import changes_something, run_line
@@ -46,6 +46,7 @@ from c2bot.storage.models import (
 log = logging.getLogger(__name__)
 STRANGER_REPLY_EVERY = timedelta(hours=24)
 CONFIRM_WITHIN = timedelta(hours=24)
+CONFIRM_WORDS = frozenset({"yes", "y", "confirm", "ok", "ja", "bevestig"})
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,14 @@ class Intake:
 
     async def deliver(self, delivery: Delivery) -> None:
         """Act on one message; every outcome is recorded before we return (and say 250)."""
+        try:
+            await self._route(delivery)
+        except Refusal as refusal:
+            # Expected refusals (an empty reply, say) are kept with the reason, not retried.
+            await self._record(delivery, "refused", refusal.message)
+        self.outbox.wake()
+
+    async def _route(self, delivery: Delivery) -> None:
         if delivery.mail.bounce is not None:
             await self._bounce(delivery)
         elif delivery.mail.automatic_reason:
@@ -80,7 +89,10 @@ class Intake:
             await self._confirm(delivery)
         else:
             await self._command(delivery)
-        self.outbox.wake()
+
+    async def shunt(self, delivery: Delivery, reason: str) -> None:
+        """Keep a message we could not act on for a human (Mailman's shunt), so it is not lost."""
+        await self._record(delivery, "shunted", reason)
 
     async def _record(
         self,
@@ -91,9 +103,9 @@ class Intake:
         session: AsyncSession | None = None,
     ) -> None:
         row = InboundMail(
-            envelope_from=delivery.envelope_from,
+            envelope_from=delivery.envelope_from[:254],
             recipients=delivery.recipients,
-            message_id=delivery.mail.message_id,
+            message_id=(delivery.mail.message_id or "")[:998] or None,
             raw=delivery.raw,
             outcome=outcome,
             detail=detail,
@@ -141,16 +153,17 @@ class Intake:
     async def _open_case(self, delivery: Delivery, actor: Actor) -> None:
         mail = delivery.mail
         ctx = self.services.context(actor, Channel.EMAIL)
-        files = mail.attachments
         request = cases.NewCase(
             type=CaseType.TECHNICAL,
             priority=Priority.NORMAL,
-            subject=mail.subject.strip() or "(no subject)",
-            description=mail.body_text.strip() or "(no text; see attachments)",
-            contact=mail.from_addr,
-            files=files,
+            subject=mail.subject.strip()[: cases.SUBJECT_MAX] or "(no subject)",
+            description=mail.body_text.strip()[: cases.DESCRIPTION_MAX]
+            or "(no text; see attachments)",
+            # A linked person is their own contact; a bare contact names itself.
+            contact=None if actor.person_id is not None else mail.from_addr,
+            files=mail.attachments,
             reply_by_email=True,
-            source_ref=mail.message_id,
+            source_ref=(mail.message_id or "")[:998] or None,
         )
         try:
             view = await cases.open_case(ctx, request)
@@ -167,7 +180,7 @@ class Intake:
             recent = await session.scalar(
                 select(InboundMail.id)
                 .where(
-                    InboundMail.envelope_from == delivery.envelope_from,
+                    InboundMail.detail == address,
                     InboundMail.outcome == "unknown-sender",
                     InboundMail.received_at >= since,
                 )
@@ -226,23 +239,18 @@ class Intake:
         label = (
             author.label if verified else f"{mail.from_name or mail.from_addr} <{mail.from_addr}>"
         )
-        files = mail.attachments
         message = cases.CaseMessageIn(
             number=case_id,
             body=strip_reply(mail.body_text),
-            files=files,
+            files=mail.attachments,
             verified=verified,
             author_label=label,
+            source_ref=(mail.message_id or "")[:998] or None,
         )
         ctx = self.services.context(author, Channel.EMAIL)
         await cases.customer_reply(ctx, message)
-        async with self.services.sessions.begin() as session:
-            if mail.message_id:
-                session.add(
-                    MailMessageId(message_id=mail.message_id, case_id=case_id, direction="in")
-                )
-            outcome = "case-reply" if verified else "case-reply-unverified"
-            await self._record(delivery, outcome, f"case #{case_id}", case_id, session)
+        outcome = "case-reply" if verified else "case-reply-unverified"
+        await self._record(delivery, outcome, f"case #{case_id}", case_id)
 
     async def _bounce(self, delivery: Delivery) -> None:
         bounce = delivery.mail.bounce
@@ -307,7 +315,7 @@ class Intake:
             delivery,
             (
                 f"You asked c2bot to run:\n\n    {mail.subject}\n\n"
-                "It changes something, so it runs only once you confirm: reply to this mail "
+                "It changes something, so it runs only once you confirm: reply yes to this mail "
                 f"(it goes to bot+{token}@{self.domain}) within {CONFIRM_WITHIN.days * 24} hours. "
                 "If you did not send it, ignore this mail and nothing happens."
             ),
@@ -315,34 +323,48 @@ class Intake:
         )
 
     async def _confirm(self, delivery: Delivery) -> None:
-        """A reply to bot+<token>@ from the address that asked runs the command it holds."""
+        """A reply saying yes, to bot+<token>@, from the address that asked, runs the command.
+
+        The command runs first and the confirmation is spent after, so a failure on the way
+        (answered 451) leaves it usable for the sender's retry.
+        """
         mail = delivery.mail
-        now = self.services.clock()
-        async with self.services.sessions.begin() as session:
-            pending = await session.get(PendingCommand, delivery.token, with_for_update=True)
-            valid = (
-                pending is not None
-                and pending.used_at is None
-                and pending.email == mail.from_addr
-                and pending.created_at > now - CONFIRM_WITHIN
-            )
-            if pending is not None and valid:
-                pending.used_at = now
-            await self._record(
-                delivery,
-                "command-confirmed" if valid else "command-refused",
-                pending.line if pending else "",
-                session=session,
-            )
-            actor = await actor_for_email(session, mail.from_addr) if valid else None
-        if pending is None or actor is None:
-            await self._answer(
-                delivery,
-                "This confirmation is not valid: it was used already, "
-                "it expired, or it came from another address than the request.",
-            )
+        async with self.services.sessions() as session:
+            pending = await session.get(PendingCommand, delivery.token)
+            actor = await actor_for_email(session, mail.from_addr)
+        problem = self._confirmation_problem(pending, mail, actor)
+        if problem is not None or pending is None or actor is None:
+            await self._record(delivery, "command-refused", problem or "")
+            await self._answer(delivery, problem or "This confirmation is not valid.")
             return
-        await self._answer(delivery, await self._run(actor, pending.line))
+        answer = await self._run(actor, pending.line)
+        async with self.services.sessions.begin() as session:
+            await session.execute(
+                update(PendingCommand)
+                .where(PendingCommand.token == pending.token, PendingCommand.used_at.is_(None))
+                .values(used_at=self.services.clock())
+            )
+            await self._record(delivery, "command-confirmed", pending.line, session=session)
+        await self._answer(delivery, answer)
+
+    def _confirmation_problem(
+        self, pending: PendingCommand | None, mail: ParsedMail, actor: Actor | None
+    ) -> str | None:
+        if pending is None or pending.used_at is not None:
+            return "This confirmation was used already; nothing was run again."
+        if pending.created_at <= self.services.clock() - CONFIRM_WITHIN:
+            return "This confirmation expired; send the command again to get a new one."
+        if pending.email != mail.from_addr or actor is None:
+            return "This confirmation came from another address than the request; nothing ran."
+        first = next(
+            (line.strip() for line in strip_reply(mail.body_text).splitlines() if line.strip()), ""
+        )
+        if first.lower().strip(" .!") not in CONFIRM_WORDS:
+            return (
+                "Nothing was run: to confirm, reply with the single word yes "
+                f"(your reply began {first[:60]!r})."
+            )
+        return None
 
     async def _run(self, actor: Actor, line: str) -> str:
         ctx = self.services.context(actor, Channel.EMAIL)

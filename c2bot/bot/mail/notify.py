@@ -73,12 +73,11 @@ class MailNotifier:
 
     async def within(self, session: AsyncSession, event: CaseEvent) -> None:
         case = await session.get(Case, event.case_id)
-        if case is None or not case.contact_email:
+        if case is None:
             return
-        if event.kind is CaseEventKind.OPENED and case.source_ref:
-            # Recorded in the case's own transaction: a resent message finds it and stops.
-            session.add(MailMessageId(message_id=case.source_ref, case_id=case.id, direction="in"))
-            await session.flush()
+        await self._remember_incoming(session, case, event)
+        if not case.contact_email:
+            return
         if event.kind is CaseEventKind.OPENED and case.reply_by_email:
             await self.send(session, case, self._acknowledgement(case), auto=True)
         elif event.kind is CaseEventKind.STAFF_REPLIED and await self._wants_mail(session, case):
@@ -92,8 +91,25 @@ class MailNotifier:
     async def after(self, event: CaseEvent) -> None:
         self.outbox.wake()
 
+    async def _remember_incoming(self, session: AsyncSession, case: Case, event: CaseEvent) -> None:
+        """Store the Message-ID that opened or answered the case, in the same transaction.
+
+        A resent message then finds it and changes nothing, and later mail threads under it.
+        """
+        reference = case.source_ref if event.kind is CaseEventKind.OPENED else None
+        if event.kind is CaseEventKind.CUSTOMER_REPLIED and event.message_id is not None:
+            message = await session.get(CaseMessage, event.message_id)
+            reference = message.source_ref if message else None
+        if reference:
+            session.add(MailMessageId(message_id=reference, case_id=case.id, direction="in"))
+            await session.flush()
+
     async def _wants_mail(self, session: AsyncSession, case: Case) -> bool:
-        """Mail when the case came by mail, the contact prefers it, or they are not on Slack."""
+        """Mail the contact unless they asked on Slack themselves and prefer it there.
+
+        So: when the case came by mail, when the contact prefers mail, when somebody else
+        (staff, a reseller, a colleague) opened it for them, or when they are not on Slack.
+        """
         if case.reply_by_email:
             return True
         contact = await session.scalar(
@@ -104,7 +120,9 @@ class MailNotifier:
         if contact is not None and contact.prefers_email:
             return True
         requester = await session.get(Person, case.requester_id) if case.requester_id else None
-        return requester is None or requester.slack_user_id is None or requester.prefers_email
+        if requester is None or requester.slack_user_id is None or requester.prefers_email:
+            return True
+        return (requester.email or "").lower() != (case.contact_email or "").lower()
 
     async def _staff_message(
         self, session: AsyncSession, event: CaseEvent

@@ -97,6 +97,11 @@ class Outbox:
                 return False
             try:
                 await self._relay(row)
+            except aiosmtplib.SMTPResponseException as error:
+                if error.code >= 500:  # the relay refuses for good: say so now, not in 16 hours
+                    self._give_up(row, f"{error.code} {error.message}")
+                else:
+                    self._reschedule(row, f"{error.code} {error.message}")
             except Exception as error:  # whatever went wrong, the row stays for a retry
                 self._reschedule(row, str(error) or type(error).__name__)
             else:
@@ -118,13 +123,18 @@ class Outbox:
         row.attempts += 1
         row.last_error = error[:2000]
         if row.attempts > len(BACKOFF):
-            row.failed_at = self.services.clock()
-            log.error("giving up on mail %s to %s: %s", row.message_id, row.recipient, error)
+            self._give_up(row, error)
             return
         row.next_attempt_at = self.services.clock() + timedelta(seconds=BACKOFF[row.attempts - 1])
         log.warning(
             "relay failed for mail %s (attempt %d): %s", row.message_id, row.attempts, error
         )
+
+    def _give_up(self, row: OutboundMail, error: str) -> None:
+        """Stop trying; the row stays, with its error, for a human to see."""
+        row.failed_at = self.services.clock()
+        row.last_error = error[:2000]
+        log.error("giving up on mail %s to %s: %s", row.message_id, row.recipient, error)
 
     async def health(self) -> dict[str, object]:
         async with self.services.sessions() as session:

@@ -224,7 +224,7 @@ def form_errors(refusal: Refusal, blocks: set[str]) -> dict[str, str]:
 async def open_from_form(
     kit: SlackKit, ctx: Context, asker: Asker, request: cases.NewCase, files: list[SlackFile]
 ) -> None:
-    fetched, missing = await fetch_files(kit.bot_token, files)
+    fetched, missing = await fetch_files(kit.bot_token, files, kit.services.settings.slack_api_url)
     view = await cases.open_case(ctx, replace(request, files=fetched))
     if missing:
         await asker.tell(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 from slack_sdk.web.async_client import AsyncWebClient
@@ -23,8 +24,18 @@ class FileFetchError(Exception):
     """Slack would not give us a file's bytes."""
 
 
+def slack_hosted(url: str, api_url: str) -> bool:
+    """Whether a file URL is Slack's own (or our configured Web API's), fit for the bot token.
+
+    External files point anywhere; sending them the bot token would give it away.
+    """
+    host = (urlsplit(url).hostname or "").lower()
+    api_host = (urlsplit(api_url).hostname or "").lower()
+    return host == api_host or host == "slack.com" or host.endswith(".slack.com")
+
+
 async def fetch_files(
-    token: str, files: Sequence[SlackFile]
+    token: str, files: Sequence[SlackFile], api_url: str
 ) -> tuple[tuple[FileUpload, ...], tuple[str, ...]]:
     """Download files from Slack with the bot token: what arrived, and the names that did not."""
     fetched: list[FileUpload] = []
@@ -36,17 +47,21 @@ async def fetch_files(
         for file in files:
             name = str(file.get("name") or file.get("title") or file.get("id") or "file")
             try:
-                fetched.append(await _fetch(http, file, name))
+                fetched.append(await _fetch(http, file, name, api_url))
             except (FileFetchError, aiohttp.ClientError, TimeoutError) as error:
                 log.warning("could not fetch Slack file %s (%s): %s", name, file.get("id"), error)
                 missing.append(name)
     return tuple(fetched), tuple(missing)
 
 
-async def _fetch(http: aiohttp.ClientSession, file: SlackFile, name: str) -> FileUpload:
+async def _fetch(
+    http: aiohttp.ClientSession, file: SlackFile, name: str, api_url: str
+) -> FileUpload:
     url = file.get("url_private_download") or file.get("url_private")
     if not url:
         raise FileFetchError("the file has no url_private (not shared with the bot?)")
+    if file.get("is_external") or not slack_hosted(str(url), api_url):
+        raise FileFetchError("the file is stored outside Slack; attach the file itself")
     if int(file.get("size") or 0) > MAX_FILE_BYTES:
         raise FileFetchError(f"larger than {MAX_FILE_BYTES // (1024 * 1024)} MB")
     mimetype = str(file.get("mimetype") or "application/octet-stream")

@@ -51,7 +51,9 @@ async def write_on_case(kit: SlackKit, ctx: Context, asker: Asker, event: dict[s
         write = cases.customer_reply
     else:
         return
-    files, missing = await fetch_files(kit.bot_token, event.get("files") or [])
+    files, missing = await fetch_files(
+        kit.bot_token, event.get("files") or [], kit.services.settings.slack_api_url
+    )
     body = str(event.get("text") or "")
     if missing:
         body += f"\n(Files Slack would not give us: {', '.join(missing)})"

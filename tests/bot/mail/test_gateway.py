@@ -17,11 +17,14 @@ from c2bot.storage.models import (
     Case,
     CaseMessage,
     CaseStatus,
+    CaseType,
     Channel,
+    Contact,
     InboundMail,
     MailAddress,
     MessageKind,
     OutboundMail,
+    Priority,
 )
 from tests.bot.mail.conftest import MailRig
 from tests.conftest import World, test_settings
@@ -323,6 +326,18 @@ async def test_changing_command_by_email_waits_for_confirmation(rig: MailRig, wo
 
     forged = await rig.send("mallory@evil.test", confirm_address, "Re: confirm", "yes")
     assert forged.code == 250
+    denied = await rig.send(
+        "jan@acme.nl",
+        confirm_address,
+        "Re: confirm",
+        "I did NOT send this!\n\n> It changes something",
+    )
+    assert denied.code == 250
+    refusal = await rig.sink.wait_for(lambda m: "Nothing was run" in m.text)
+    assert refusal.recipients == ("jan@acme.nl",)
+    async with rig.services.sessions() as session:
+        untouched = await session.get(Case, case.id)
+    assert untouched is not None and untouched.status is CaseStatus.OPEN
     confirmed = await rig.send("jan@acme.nl", confirm_address, "Re: confirm", "yes")
     assert confirmed.code == 250
     done = await rig.sink.wait_for(lambda m: f"Case #{case.id} closed." in m.text)
@@ -332,3 +347,82 @@ async def test_changing_command_by_email_waits_for_confirmation(rig: MailRig, wo
     assert closed is not None and closed.status is CaseStatus.CLOSED
     again = await rig.send("jan@acme.nl", confirm_address, "Re: confirm", "yes")
     assert again.code == 550 and "confirmation" in again.text
+
+
+async def test_case_opened_for_a_contact_answers_that_contact_by_mail(
+    rig: MailRig, world: World
+) -> None:
+    """Staff open a case for Jan (a Slack user); the staff answer still reaches Jan by mail."""
+    staff = rig.services.context(world.staff, Channel.SLACK)
+    view = await cases.open_case(
+        staff,
+        cases.NewCase(
+            type=CaseType.INVOICE,
+            priority=Priority.LOW,
+            subject="Credit note",
+            description="We owe you a credit note",
+            account="1001",
+            contact="jan@acme.nl",
+        ),
+    )
+    await cases.staff_reply(staff, cases.CaseMessageIn(view.number, "The credit note is sent."))
+    answer = await rig.sink.wait_for(lambda m: "credit note is sent" in m.text)
+    assert answer.recipients == ("jan@acme.nl",)
+
+
+async def test_empty_reply_is_kept_and_not_retried(rig: MailRig, world: World) -> None:
+    """A reply with nothing in it is accepted (250) and recorded as refused, not retried."""
+    _, ack = await open_by_mail(rig)
+    reply = await rig.send("jan@acme.nl", str(ack.message["Reply-To"]), "Re: x", "   ")
+    assert reply.code == 250
+    async with rig.services.sessions() as session:
+        outcomes = set(await session.scalars(select(InboundMail.outcome)))
+    assert "refused" in outcomes
+
+
+async def test_long_display_name_is_accepted_on_every_backend(rig: MailRig, world: World) -> None:
+    """An unverified reply with a 400-character display name is stored, not answered 451."""
+    _, ack = await open_by_mail(rig)
+    sender = '"' + "M" * 400 + '" <mallory@evil.test>'
+    reply = await rig.send(
+        sender, str(ack.message["Reply-To"]), "Re: x", "hello", envelope_from="mallory@evil.test"
+    )
+    assert reply.code == 250
+    async with rig.services.sessions() as session:
+        label = await session.scalar(
+            select(CaseMessage.author_label).where(CaseMessage.kind == MessageKind.CUSTOMER)
+        )
+    assert label is not None and len(label) == 300
+
+
+async def test_linked_reseller_opens_case_by_mail(rig: MailRig, world: World) -> None:
+    """A linked person whose address is not a contact still opens a case on their account."""
+    assert (await rig.send("rita@resell.nl", SUPPORT, "Invoice question", "Why?")).code == 250
+    await rig.sink.wait_for(lambda m: m.recipients == ("rita@resell.nl",))
+    async with rig.services.sessions() as session:
+        case = await session.scalar(select(Case))
+    assert case is not None and case.account.number == "R100"
+    assert case.contact_email == "rita@resell.nl"
+
+
+async def test_address_of_two_accounts_is_not_trusted(rig: MailRig, world: World) -> None:
+    """Mail from an address that is a contact of two accounts opens no case on either."""
+    async with rig.services.sessions.begin() as session:
+        session.add(Contact(account_id=5, name="Shared", email="shared@both.nl"))
+        session.add(Contact(account_id=3, name="Shared", email="shared@both.nl"))
+    assert (await rig.send("shared@both.nl", SUPPORT, "Which account?", "x")).code == 250
+    await rig.sink.wait_for(lambda m: m.recipients == ("shared@both.nl",))
+    assert await count(rig, Case) == 0
+
+
+async def test_relay_refusing_for_good_fails_at_once(rig: MailRig, world: World) -> None:
+    """A 5xx from the relay marks the mail failed now, with the relay's words."""
+    rig.sink.refuse_with = "550 5.7.1 relaying denied"
+    assert (await rig.send("jan@acme.nl", SUPPORT, "Relay says no", "x")).code == 250
+    for _ in range(100):
+        async with rig.services.sessions() as session:
+            row = await session.scalar(select(OutboundMail))
+        if row is not None and row.failed_at is not None:
+            break
+        await asyncio.sleep(0.05)
+    assert row is not None and row.failed_at is not None and "relaying denied" in row.last_error

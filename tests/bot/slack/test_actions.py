@@ -97,5 +97,5 @@ async def test_other_customer_cannot_close_a_case_by_button(bot: SlackDriver, wo
     opened = await bot.open_case(world.customer)
     await bot.press("UOTHER", "case_close", str(opened.number), opened)
     refusal = await bot.slack.wait_for("response_url")
-    assert "belongs to an account you may not act on" in shown(refusal.params)
+    assert "among the cases you may see" in shown(refusal.params)
     assert (await case_row(bot, opened.number)).status is CaseStatus.OPEN

@@ -61,3 +61,14 @@ def test_chunks_keep_lines_whole_when_they_fit() -> None:
     assert chunks("abcdefg", 3) == ["abc", "def", "g"]
     assert chunks("", 3) == []
     assert escape("<@U1> & co") == "&lt;@U1&gt; &amp; co"
+
+
+def test_bot_token_goes_only_to_slack_hosts() -> None:
+    """Files outside Slack (or our configured API host) never get the bot token."""
+    from c2bot.bot.slack.files import slack_hosted
+
+    api = "http://127.0.0.1:9999/api/"
+    assert slack_hosted("https://files.slack.com/files-pri/T1-F1/a.pdf", api)
+    assert slack_hosted("http://127.0.0.1:9999/files/F1/a.pdf", api)
+    assert not slack_hosted("https://evil.example/a.pdf", api)
+    assert not slack_hosted("https://files.slack.com.evil.example/a.pdf", api)

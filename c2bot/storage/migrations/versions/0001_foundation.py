@@ -224,6 +224,7 @@ def upgrade() -> None:
         sa.Column("body", sa.Text(), nullable=False),
         sa.Column("verified", sa.Boolean(), nullable=False),
         sa.Column("slack_ts", sa.String(length=32), nullable=True),
+        sa.Column("source_ref", sa.String(length=998), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["author_id"], ["people.id"], name=op.f("fk_case_messages_author_id_people")
@@ -310,8 +311,8 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("token", name=op.f("pk_reply_tokens")),
-        sa.UniqueConstraint("case_id", "email", name=op.f("uq_reply_tokens_case_id")),
     )
+    op.create_index("ix_reply_tokens_case_email", "reply_tokens", ["case_id", "email"])
     op.create_table(
         "case_files",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -341,6 +342,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_case_files_case_id"))
 
     op.drop_table("case_files")
+    op.drop_index("ix_reply_tokens_case_email", table_name="reply_tokens")
     op.drop_table("reply_tokens")
     with op.batch_alter_table("outbound_mail", schema=None) as batch_op:
         batch_op.drop_index("ix_outbound_mail_pending")
