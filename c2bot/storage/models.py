@@ -211,6 +211,7 @@ class CaseMessage(Base):
     verified: Mapped[bool] = mapped_column(Boolean, default=True)
     slack_ts: Mapped[str | None] = mapped_column(String(32))
     source_ref: Mapped[str | None] = mapped_column(String(998))
+    shown_in_slack: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

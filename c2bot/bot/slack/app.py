@@ -104,5 +104,9 @@ class SlackFrontDoor:
         await self.kit.work.drain()
 
     async def post_missing_threads(self, older_than: timedelta = REPOST_AFTER) -> int:
-        """Post the case cards a Slack outage kept out (the runtime calls this every minute)."""
-        return await self.threads.post_missing_threads(older_than)
+        """Post the case cards, then the thread messages, a Slack outage kept out.
+
+        The runtime calls this every minute; returns how many cards and messages it posted.
+        """
+        cards = await self.threads.post_missing_threads(older_than)
+        return cards + await self.threads.post_missing_messages(older_than)

@@ -27,13 +27,19 @@ from c2bot.bot.slack.files import share_files
 from c2bot.bot.slack.kit import InFlight
 from c2bot.handlers.cases import CaseView, FileUpload, case_view
 from c2bot.handlers.events import CaseEvent, CaseEventKind
-from c2bot.storage.models import Case, CaseFile, CaseMessage, CaseStatus, Role
+from c2bot.storage.models import Case, CaseFile, CaseMessage, CaseStatus, MessageKind, Role
 
 log = logging.getLogger(__name__)
 
 POST_TEXT_MAX = 3900
 REPOST_AFTER = timedelta(minutes=1)
 REPOST_BATCH = 20
+# Messages that belong in the support thread, and the event that shows each kind there.
+REPLAYED = {
+    MessageKind.CUSTOMER: CaseEventKind.CUSTOMER_REPLIED,
+    MessageKind.STAFF: CaseEventKind.STAFF_REPLIED,
+    MessageKind.NOTE: CaseEventKind.NOTE_ADDED,
+}
 CONCURRENT_POSTS = 4
 UNVERIFIED = (
     ":warning: UNVERIFIED sender: this did not come from the address the case was sent to, "
@@ -263,6 +269,8 @@ class SlackThreads:
         if message is not None and message.files:
             await share_files(self.client, thread.channel, thread.ts, message.uploads)
             await self._mark_posted(message.files)
+        if message is not None:
+            await self._mark_shown(message.row.id)
 
     async def _in_dm(self, thread: Thread, text: str, message: Message | None = None) -> None:
         if not (thread.dm_channel and thread.dm_ts):
@@ -324,6 +332,48 @@ class SlackThreads:
                 update(Case).where(Case.id == case_id, column.is_(None)).values(**where_posted)
             )
             return cast(CursorResult[Any], result).rowcount == 1
+
+    async def _mark_shown(self, message_id: int) -> None:
+        async with self.services.sessions.begin() as session:
+            await session.execute(
+                update(CaseMessage).where(CaseMessage.id == message_id).values(shown_in_slack=True)
+            )
+
+    async def post_missing_messages(self, older_than: timedelta = REPOST_AFTER) -> int:
+        """Show thread messages a Slack outage kept out of their case thread; returns how many.
+
+        Messages written in the thread itself (they have a Slack ts) are there already.
+        """
+        cutoff = self.services.clock() - older_than
+        async with self.services.sessions() as session:
+            rows = (
+                await session.execute(
+                    select(CaseMessage.id, CaseMessage.case_id, CaseMessage.kind)
+                    .join(Case, Case.id == CaseMessage.case_id)
+                    .where(
+                        CaseMessage.shown_in_slack.is_(False),
+                        CaseMessage.slack_ts.is_(None),
+                        CaseMessage.kind.in_(list(REPLAYED)),
+                        CaseMessage.created_at <= cutoff,
+                        Case.slack_ts.is_not(None),
+                    )
+                    .order_by(CaseMessage.id)
+                    .limit(REPOST_BATCH)
+                )
+            ).all()
+        shown = 0
+        for message_id, case_id, kind in rows:
+            event = CaseEvent(REPLAYED[kind], case_id, message_id)
+            async with self._turn(case_id):
+                try:
+                    await self._show[event.kind](event)
+                except Exception:
+                    log.exception(
+                        "could not show message %s of case #%s; trying later", message_id, case_id
+                    )
+                    break
+            shown += 1
+        return shown
 
     async def _mark_posted(self, files: tuple[CaseFile, ...]) -> None:
         """posted_to_slack: the file is in the support thread."""

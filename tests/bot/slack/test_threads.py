@@ -11,7 +11,7 @@ from c2bot.handlers import cases
 from c2bot.storage.models import Case, CaseMessage, Channel, MessageKind
 from tests.bot.slack.conftest import SUPPORT, SlackDriver, effects, new_ts, shown
 from tests.conftest import World
-from tests.support.slack import message_event
+from tests.support.slack import SlackCall, message_event
 
 
 async def test_staff_answer_in_the_thread_reaches_the_customers_dm(
@@ -164,6 +164,25 @@ async def test_missing_card_is_posted_later(bot: SlackDriver, world: World) -> N
     assert reposted.ts is not None
     cards = [c for c in bot.slack.calls_to("chat.postMessage") if c.params["channel"] == SUPPORT]
     assert len(cards) == 2  # the refused one and the repost
+    assert await bot.door.post_missing_threads(older_than=timedelta(0)) == 0
+
+
+async def test_reply_missed_during_outage_is_shown_later(bot: SlackDriver, world: World) -> None:
+    """A customer reply Slack refused is posted into the thread by the periodic repost, once."""
+    threads = await bot.open_case(world.customer)
+    bot.slack.fail_next("chat.postMessage", "internal_error")
+    ctx = bot.services.context(world.customer, Channel.EMAIL)
+    await cases.customer_reply(ctx, cases.CaseMessageIn(threads.number, "Still broken here"))
+    await bot.door.drain()
+
+    def in_thread(call: SlackCall) -> bool:
+        return call.params.get("thread_ts") == threads.ts and "Still broken" in call.params["text"]
+
+    before = [c for c in bot.slack.calls_to("chat.postMessage") if in_thread(c)]
+    assert len(before) == 1  # the refused attempt
+    assert await bot.door.post_missing_threads(older_than=timedelta(0)) == 1
+    after = [c for c in bot.slack.calls_to("chat.postMessage") if in_thread(c)]
+    assert len(after) == 2
     assert await bot.door.post_missing_threads(older_than=timedelta(0)) == 0
 
 

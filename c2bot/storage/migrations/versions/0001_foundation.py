@@ -225,6 +225,7 @@ def upgrade() -> None:
         sa.Column("verified", sa.Boolean(), nullable=False),
         sa.Column("slack_ts", sa.String(length=32), nullable=True),
         sa.Column("source_ref", sa.String(length=998), nullable=True),
+        sa.Column("shown_in_slack", sa.Boolean(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["author_id"], ["people.id"], name=op.f("fk_case_messages_author_id_people")
