@@ -246,7 +246,7 @@ C2_OBJECTS = (
         (
             Verb(
                 "add",
-                "add an account (staff)",
+                "add an account (staff; a reseller adds its own customers)",
                 _customer_add,
                 params=(
                     Param("number", "account number", required=True, positional=True),

@@ -60,7 +60,9 @@ async def account_by_number(session: AsyncSession, number: str) -> Account:
 
 
 async def add_account(ctx: Context, request: NewAccount) -> Reply:
-    check_staff(ctx.actor, "add accounts")
+    """Staff add any account; a reseller adds customers under itself (or under its customers)."""
+    if not ctx.actor.is_staff and ctx.actor.role is not Role.RESELLER:
+        raise NotAllowed("Only support staff and resellers can add accounts.")
     try:
         ZoneInfo(request.timezone)
     except (ZoneInfoNotFoundError, ValueError):
@@ -69,7 +71,7 @@ async def add_account(ctx: Context, request: NewAccount) -> Reply:
     async with ctx.sessions.begin() as session:
         if await session.scalar(select(Account.id).where(Account.number == request.number)):
             raise Invalid(f"Account {request.number} already exists.")
-        reseller = await account_by_number(session, request.reseller) if request.reseller else None
+        reseller = await _parent_for(session, ctx, request.reseller)
         account = Account(
             number=request.number,
             company=request.company,
@@ -81,9 +83,32 @@ async def add_account(ctx: Context, request: NewAccount) -> Reply:
         session.add(account)
         await session.flush()
         session.add(Contact(account_id=account.id, name=request.company, email=email))
-        audit.record(session, ctx, "account.add", "account", account.number, account.id)
-    under = f" under reseller {request.reseller}" if request.reseller else ""
+        audit.record(
+            session,
+            ctx,
+            "account.add",
+            "account",
+            account.number,
+            account.id,
+            reseller=reseller.number if reseller else None,
+        )
+    under = f" under reseller {reseller.number}" if reseller else ""
     return Reply(title=f"Account {request.number} ({request.company}) added{under}.")
+
+
+async def _parent_for(session: AsyncSession, ctx: Context, number: str | None) -> Account | None:
+    """The reseller a new account belongs to: as named, or the reseller who adds it."""
+    if number is None and ctx.actor.is_staff:
+        return None
+    if number is None:
+        assert ctx.actor.account_id is not None
+        parent = await session.get(Account, ctx.actor.account_id)
+        if parent is None:
+            raise NotFound("Your account no longer exists; ask support to relink you.")
+        return parent
+    parent = await account_by_number(session, number)
+    await check_account(session, ctx.actor, parent.id)
+    return parent
 
 
 async def link_user(ctx: Context, request: LinkUser) -> Reply:

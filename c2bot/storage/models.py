@@ -126,7 +126,7 @@ class Account(Base):
     rate_group: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
-    reseller: Mapped[Account | None] = relationship(remote_side=[id], lazy="joined")
+    reseller: Mapped[Account | None] = relationship(remote_side=[id], lazy="joined", join_depth=1)
     contacts: Mapped[list[Contact]] = relationship(
         back_populates="account", order_by="Contact.id", lazy="selectin"
     )

@@ -157,3 +157,24 @@ async def test_customer_cannot_claim_another_accounts_address(
     staff = services.context(world.staff, Channel.SLACK)
     reply = await accounts.add_contact(staff, accounts.NewContact("1001", "Piet", "piet@other.nl"))
     assert "saved on account 1001" in reply.title
+
+
+async def test_reseller_adds_customers_under_itself_only(services: Services, world: World) -> None:
+    """A reseller's new account lands under it; another reseller's tree and customers refuse."""
+    reseller = services.context(world.reseller, Channel.SLACK)
+    reply = await accounts.add_account(
+        reseller, accounts.NewAccount("1003", "Gamma BV", "office@gamma.nl")
+    )
+    assert reply.title == "Account 1003 (Gamma BV) added under reseller R100."
+    with pytest.raises(NotAllowed):
+        await accounts.add_account(
+            reseller, accounts.NewAccount("2002", "Delta BV", "d@delta.nl", reseller="R200")
+        )
+    with pytest.raises(NotAllowed):
+        await accounts.add_account(
+            services.context(world.customer, Channel.SLACK),
+            accounts.NewAccount("1004", "Eps BV", "e@eps.nl"),
+        )
+    listing = await accounts.list_accounts(reseller)
+    assert listing.table is not None
+    assert sorted(row[0] for row in listing.table.rows) == ["1001", "1002", "1003", "R100"]
