@@ -54,7 +54,7 @@ async def _case_new(ctx: Context, inv: Invocation) -> Result:
     return Reply(
         title=f"Case #{view.number} opened: {view.subject}",
         fields=reply.fields,
-        text=f"First response due {view.first_response_due:%Y-%m-%d %H:%M} UTC.",
+        text=f"First response due {view.local(view.first_response_due)}.",
     )
 
 
@@ -358,7 +358,8 @@ async def run_command(ctx: Context, name: str, text: str, forms: bool = False) -
     assert verb is not None
     if wants_form(verb, parsed):
         form = OpenForm(form=verb.form or "", usage=NEW_CASE_USAGE)
-        return Outcome(form) if forms else Outcome(Reply(title=form.usage))
+        usage = f"Give the details in one line:\n`{form.usage}`"
+        return Outcome(form) if forms else Outcome(Reply(title=usage))
     return Outcome(await verb.run(ctx, parsed))
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -108,6 +109,10 @@ class CaseView:
     first_response_due: datetime
     first_response_at: datetime | None
     lines: tuple[CaseLine, ...] = field(default=())
+    timezone: str = "UTC"
+
+    def local(self, moment: datetime) -> str:
+        return local_time(moment, self.timezone)
 
     def as_reply(self) -> Reply:
         fields = (
@@ -117,11 +122,11 @@ class CaseView:
             ("Status", self.status.value),
             ("Contact", self.contact),
             ("Assignee", self.assignee or "nobody yet"),
-            ("Opened", f"{self.created_at:%Y-%m-%d %H:%M} UTC via {self.source.value}"),
+            ("Opened", f"{self.local(self.created_at)} via {self.source.value}"),
             ("First response", _first_response(self)),
         )
         history = "\n".join(
-            f"[{line.at:%Y-%m-%d %H:%M}] {line.author}{_line_mark(line)}: {line.body}"
+            f"[{self.local(line.at)}] {line.author}{_line_mark(line)}: {line.body}"
             for line in self.lines
         )
         return Reply(
@@ -131,10 +136,15 @@ class CaseView:
         )
 
 
+def local_time(moment: datetime, zone: str) -> str:
+    """A time as an account reads it: in its own time zone, with the zone's name."""
+    return f"{moment.astimezone(ZoneInfo(zone)):%Y-%m-%d %H:%M %Z}"
+
+
 def _first_response(view: CaseView) -> str:
     if view.first_response_at:
-        return f"answered {view.first_response_at:%Y-%m-%d %H:%M} UTC"
-    return f"due {view.first_response_due:%Y-%m-%d %H:%M} UTC"
+        return f"answered {view.local(view.first_response_at)}"
+    return f"due {view.local(view.first_response_due)}"
 
 
 def _line_mark(line: CaseLine) -> str:
@@ -147,6 +157,7 @@ def case_view(case: Case, messages: list[CaseMessage] | None = None) -> CaseView
     requester = case.requester
     return CaseView(
         number=case.id,
+        timezone=case.account.timezone,
         account_number=case.account.number,
         company=case.account.company,
         type=case.type,

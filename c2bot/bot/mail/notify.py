@@ -17,9 +17,10 @@ from c2bot.bot.mail.outbox import Outbox, enqueue
 from c2bot.bot.mailcompose import case_subject, compose_mail
 from c2bot.bot.mailparse import Attachment
 from c2bot.bot.services import Services
-from c2bot.handlers.cases import CASE_TYPES, PRIORITY_MEANINGS
+from c2bot.handlers.cases import CASE_TYPES, PRIORITY_MEANINGS, local_time
 from c2bot.handlers.events import CaseEvent, CaseEventKind
 from c2bot.storage.models import (
+    Account,
     Case,
     CaseFile,
     CaseMessage,
@@ -79,7 +80,9 @@ class MailNotifier:
         if not case.contact_email:
             return
         if event.kind is CaseEventKind.OPENED and case.reply_by_email:
-            await self.send(session, case, self._acknowledgement(case), auto=True)
+            account = await session.get(Account, case.account_id)
+            zone = account.timezone if account else "UTC"
+            await self.send(session, case, self._acknowledgement(case, zone), auto=True)
         elif event.kind is CaseEventKind.STAFF_REPLIED and await self._wants_mail(session, case):
             body, files = await self._staff_message(session, event)
             await self.send(session, case, body + SIGNATURE, files=files)
@@ -134,14 +137,14 @@ class MailNotifier:
         attachments = [Attachment(f.filename, f.content_type, f.data) for f in files]
         return f"{message.author_label} wrote:\n\n{message.body}", attachments
 
-    def _acknowledgement(self, case: Case) -> str:
+    def _acknowledgement(self, case: Case, zone: str) -> str:
         return (
             f"Hello {case.contact_name},\n\n"
             f"We received your question and opened case #{case.id} for it.\n\n"
             f"Subject:  {case.subject}\n"
             f"Type:     {CASE_TYPES[case.type]}\n"
             f"Priority: {case.priority.value.title()} ({PRIORITY_MEANINGS[case.priority]})\n"
-            f"We aim to answer before {case.first_response_due:%Y-%m-%d %H:%M} UTC.\n\n"
+            f"We aim to answer before {local_time(case.first_response_due, zone)}.\n\n"
             "Reply to this mail to add information or attachments to the case; keep the case "
             "number in the subject." + SIGNATURE
         )

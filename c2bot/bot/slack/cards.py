@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from c2bot.bot.slack.blocks import (
     Block,
     cap,
@@ -34,10 +36,15 @@ def card_text(view: CaseView) -> str:
     )
 
 
+def slack_time(view: CaseView, moment: datetime) -> str:
+    """A time Slack shows in each reader's own time zone (the account's zone as fallback)."""
+    return f"<!date^{int(moment.timestamp())}^{{date_short}} {{time}}|{view.local(moment)}>"
+
+
 def case_fields(view: CaseView) -> tuple[tuple[str, str], ...]:
-    due = f"due {view.first_response_due:%Y-%m-%d %H:%M} UTC"
+    due = f"due {slack_time(view, view.first_response_due)}"
     if view.first_response_at:
-        due = f"answered {view.first_response_at:%Y-%m-%d %H:%M} UTC ({due})"
+        due = f"answered {slack_time(view, view.first_response_at)} ({due})"
     return (
         ("Account", f"{view.account_number} {view.company}"),
         ("Type", CASE_TYPES[view.type]),
@@ -46,7 +53,7 @@ def case_fields(view: CaseView) -> tuple[tuple[str, str], ...]:
         ("Contact", view.contact),
         ("Assignee", view.assignee or "nobody yet"),
         ("First response", due),
-        ("Source", f"{view.source.value}, {view.created_at:%Y-%m-%d %H:%M} UTC"),
+        ("Source", f"{view.source.value}, {slack_time(view, view.created_at)}"),
     )
 
 
