@@ -105,7 +105,9 @@ class CaseMailHandler:
         assert isinstance(raw, bytes)
         sender = envelope.mail_from or ""
         try:
-            mail = parse_mail(raw, sender)
+            # Parsing is CPU work that grows with the message: off the loop, so Slack acks and
+            # other sessions keep moving while a large mail is taken apart.
+            mail = await asyncio.to_thread(parse_mail, raw, sender)
         except MalformedMail as error:
             self.refused.labels("554").inc()
             return Status.MALFORMED.format(reason=str(error))
