@@ -99,6 +99,14 @@ async def _case_priority(ctx: Context, inv: Invocation) -> Result:
     return Reply(title=f"Case #{view.number} now has priority {view.priority.value}.")
 
 
+async def _case_revoke(ctx: Context, inv: Invocation) -> Result:
+    revoked = await cases.revoke_reply_addresses(ctx, inv.number("id"))
+    return Reply(
+        title=f"Revoked {revoked} reply address(es) of case #{inv.number('id')}; "
+        "the next mail to the customer carries a new one."
+    )
+
+
 async def _case_note(ctx: Context, inv: Invocation) -> Result:
     message = cases.CaseMessageIn(number=inv.number("id"), body=inv.need("text"))
     await cases.add_note(ctx, message)
@@ -186,6 +194,12 @@ CASE = Command(
             ),
         ),
         Verb("pending", "waiting for the customer (staff)", _case_pending, params=(CASE_ID,)),
+        Verb(
+            "revoke",
+            "retire the case's reply addresses, e.g. after spam (staff)",
+            _case_revoke,
+            params=(CASE_ID,),
+        ),
     ),
     examples=(
         'case new type:technical priority:high subject:"Calls drop" description:"Since 10:00"',

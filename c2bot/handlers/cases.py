@@ -6,11 +6,12 @@ whose meaning is spelled out, a subject, a description and optional files.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from c2bot.handlers import audit
@@ -30,9 +31,11 @@ from c2bot.storage.models import (
     CaseType,
     Channel,
     Contact,
+    MailAddress,
     MessageKind,
     Person,
     Priority,
+    ReplyToken,
 )
 
 CASE_TYPES = {
@@ -360,7 +363,39 @@ async def show_case(ctx: Context, number: int) -> CaseView:
         if not ctx.actor.is_staff:
             stmt = stmt.where(CaseMessage.kind != MessageKind.NOTE)
         messages = list(await session.scalars(stmt))
-        return case_view(case, messages)
+        view = case_view(case, messages)
+        address = (case.contact_email or "").lower()
+        failing = await session.get(MailAddress, address) if address else None
+    if failing is not None and failing.failing:
+        note = f"mail to this address bounces ({failing.last_status})"
+        view = replace(view, contact=f"{view.contact}: {note}")
+    return view
+
+
+async def revoke_reply_addresses(ctx: Context, number: int) -> int:
+    """Retire a case's case+<token>@ addresses (say, one leaked to spammers); returns how many.
+
+    Mail to them is refused from then on; the next mail to the customer carries a new one.
+    """
+    check_staff(ctx.actor, "revoke a case's reply addresses")
+    async with ctx.sessions.begin() as session:
+        case = await load_visible_case(session, ctx, number)
+        result = await session.execute(
+            update(ReplyToken)
+            .where(ReplyToken.case_id == case.id, ReplyToken.revoked_at.is_(None))
+            .values(revoked_at=ctx.clock())
+        )
+        revoked = int(cast(CursorResult[Any], result).rowcount or 0)
+        audit.record(
+            session,
+            ctx,
+            "case.revoke_reply_addresses",
+            "case",
+            case.id,
+            case.account_id,
+            revoked=revoked,
+        )
+    return revoked
 
 
 async def _transition(

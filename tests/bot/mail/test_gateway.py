@@ -426,3 +426,27 @@ async def test_relay_refusing_for_good_fails_at_once(rig: MailRig, world: World)
             break
         await asyncio.sleep(0.05)
     assert row is not None and row.failed_at is not None and "relaying denied" in row.last_error
+
+
+async def test_revoked_reply_address_is_refused_and_replaced(rig: MailRig, world: World) -> None:
+    """After staff revoke the reply addresses, RCPT refuses the old one; new mail has a new one."""
+    case, ack = await open_by_mail(rig)
+    staff = rig.services.context(world.staff, Channel.SLACK)
+    assert await cases.revoke_reply_addresses(staff, case.id) == 1
+    old = str(ack.message["Reply-To"])
+    refused = await rig.send("jan@acme.nl", old, "Re: x", "still there?")
+    assert refused.code == 550 and "5.1.1" in refused.text
+    await cases.staff_reply(staff, cases.CaseMessageIn(case.id, "New address from here on."))
+    answer = await rig.sink.wait_for(lambda m: "New address" in m.text)
+    assert str(answer.message["Reply-To"]) != old
+    assert (await rig.send("jan@acme.nl", str(answer.message["Reply-To"]), "Re", "ok")).code == 250
+
+
+async def test_bounced_contact_shows_in_the_case(rig: MailRig, world: World) -> None:
+    """After a bounce, `case show` says that mail to the contact bounces."""
+    case, ack = await open_by_mail(rig)
+    address = str(ack.message["Reply-To"])
+    raw = _dsn(address, "jan@acme.nl", str(ack.message["Message-ID"]))
+    assert (await rig.send_raw("", address, raw)).code == 250
+    view = await cases.show_case(rig.services.context(world.staff, Channel.SHELL), case.id)
+    assert "mail to this address bounces (5.1.1)" in view.contact
