@@ -9,6 +9,7 @@ process, so that work competes with the acks as it would in production.
 from __future__ import annotations
 
 import asyncio
+import gc
 import multiprocessing
 import socket
 import statistics
@@ -66,6 +67,8 @@ async def _serve_bare(port: int, ready: Any, slack_url: str) -> None:
 
     async def events(request: Request) -> Response:
         return await handler.handle(request)
+
+    gc.freeze()  # as `c2bot serve` does, so the two differ only in what they run
 
     await _run(Starlette(routes=[Route("/slack/events", events, methods=["POST"])]), port, ready)
 

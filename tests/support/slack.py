@@ -2,6 +2,8 @@
 
 Integration tests point the app's ``AsyncWebClient`` at ``SlackStandIn.api_url`` and assert on
 the calls it records; they drive the app with bodies from the builders below, signed like Slack's.
+The stand-in also speaks Socket Mode: ``apps.connections.open`` hands out a websocket URL on it,
+and tests push envelopes down that websocket and wait for the app's acks.
 """
 
 from __future__ import annotations
@@ -18,10 +20,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
-from urllib.parse import quote, urlencode
+from urllib.parse import parse_qsl, quote, urlencode
 
 import httpx
-from aiohttp import web
+from aiohttp import WSCloseCode, WSMessage, WSMsgType, web
 
 BOT_USER_ID = "UBOT"
 BOT_ID = "BBOT"
@@ -40,6 +42,10 @@ _JSON_PARAMS = frozenset({"blocks", "view", "attachments", "files", "metadata", 
 _FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
 _FIRST_TS_MICROS = 1_764_100_000_000_000
 _LOGIN_PAGE = "<!DOCTYPE html><html><head><title>Slack</title></head><body>Sign in</body></html>"
+# What Socket Mode frames name as the Slack host serving the connection (debug_info.host).
+_SOCKET_HOST = "applink-standin"
+# Interactive payloads whose ack may carry a response (errors for a modal, options for a select).
+_INTERACTIVE_WITH_RESPONSE = frozenset({"view_submission", "block_suggestion"})
 
 Json = dict[str, Any]
 
@@ -51,6 +57,31 @@ class SlackCall:
     method: str
     params: Json
     token: str | None
+
+
+@dataclass(frozen=True)
+class SocketReply:
+    """One text frame the app sent over a Socket Mode websocket; an ack names its envelope."""
+
+    connection_id: str
+    text: str
+
+    @property
+    def message(self) -> Json:
+        """The frame as JSON ({} when it is not a JSON object)."""
+        message = _maybe_json(self.text)
+        return message if isinstance(message, dict) else {}
+
+    @property
+    def envelope_id(self) -> str | None:
+        envelope_id = self.message.get("envelope_id")
+        return str(envelope_id) if envelope_id is not None else None
+
+    @property
+    def payload(self) -> Json | None:
+        """What the ack answers with (a slash command's reply, a modal's errors), if anything."""
+        payload = self.message.get("payload")
+        return payload if isinstance(payload, dict) else None
 
 
 @dataclass(frozen=True)
@@ -97,6 +128,11 @@ class SlackStandIn:
         self._changed = asyncio.Condition()
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
+        self.socket_replies: list[SocketReply] = []
+        self.socket_close_codes: dict[str, int | None] = {}
+        self._socket_tickets: set[str] = set()
+        self._sockets: dict[str, web.WebSocketResponse] = {}
+        self._pongs: dict[bytes, asyncio.Future[None]] = {}
         self._handlers: dict[str, MethodHandler] = {
             "auth.test": self._auth_test,
             "chat.postMessage": self._post_message,
@@ -113,6 +149,7 @@ class SlackStandIn:
             "files.getUploadURLExternal": self._get_upload_url,
             "files.completeUploadExternal": self._complete_upload,
             "files.info": self._file_info,
+            "apps.connections.open": self._open_connection,
         }
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -152,8 +189,11 @@ class SlackStandIn:
                 web.post("/upload/{file_id}", self._on_upload),
                 web.get("/files/{file_id}/{tail:.+}", self._on_download),
                 web.post("/response/{response_id}", self._on_response_url),
+                web.get("/socket/{connection_id}", self._on_socket),
             ]
         )
+        # Without this, cleanup would wait for open websockets to end on their own.
+        app.on_shutdown.append(self._close_sockets)
         return app
 
     @property
@@ -221,6 +261,88 @@ class SlackStandIn:
         self._response_ids.add(response_id)
         return f"{self.base_url}/response/{response_id}"
 
+    # -- Socket Mode, what tests call ---------------------------------------------------------
+
+    async def socket_connected(self, timeout: float = 5.0) -> str:
+        """Wait until the app holds an open Socket Mode connection; return the newest one's id.
+
+        A connection counts once it was sent its hello, as Slack sends one on every connect.
+        """
+        await self._wait_until(lambda: bool(self._sockets), timeout, "no Socket Mode connection")
+        return next(reversed(self._sockets))
+
+    async def socket_send(self, kind: str, payload: Json, connection_id: str | None = None) -> str:
+        """Push an envelope to the app as Slack does; return its envelope_id.
+
+        kind is "slash_commands" (payload: `slash_command_payload`), "interactive" (a payload
+        such as `block_actions_payload`) or "events_api" (payload: `event_payload`).
+        """
+        envelope_id = str(uuid.uuid4())
+        envelope: Json = {
+            "envelope_id": envelope_id,
+            "payload": payload,
+            "type": kind,
+            "accepts_response_payload": _accepts_response_payload(kind, payload),
+        }
+        if kind == "events_api":
+            envelope |= {"retry_attempt": 0, "retry_reason": ""}
+        await self._socket(connection_id).send_json(envelope)
+        return envelope_id
+
+    async def socket_ack(self, envelope_id: str, timeout: float = 5.0) -> SocketReply:
+        """Wait for the app's ack of envelope_id ({"envelope_id": ..., "payload": ...})."""
+
+        def ack() -> SocketReply | None:
+            return next((r for r in self.socket_replies if r.envelope_id == envelope_id), None)
+
+        await self._wait_until(lambda: ack() is not None, timeout, f"no ack of {envelope_id}")
+        found = ack()
+        assert found is not None
+        return found
+
+    async def socket_disconnect(
+        self, reason: str = "refresh_requested", connection_id: str | None = None
+    ) -> None:
+        """Tell the app to reconnect, as Slack does before it recycles a connection."""
+        frame = {"type": "disconnect", "reason": reason, "debug_info": {"host": _SOCKET_HOST}}
+        await self._socket(connection_id).send_json(frame)
+
+    async def socket_ping(self, connection_id: str | None = None, timeout: float = 5.0) -> None:
+        """Ping the app as Slack does, and wait for its pong echoing the ping's data."""
+        data = f"standin-ping:{uuid.uuid4().hex}".encode()
+        pong = self._pongs[data] = asyncio.get_running_loop().create_future()
+        try:
+            await self._socket(connection_id).ping(data)
+            async with asyncio.timeout(timeout):
+                await pong
+        except TimeoutError:
+            raise AssertionError(f"no pong within {timeout}s") from None
+        finally:
+            self._pongs.pop(data, None)
+
+    async def socket_closed(self, connection_id: str, timeout: float = 5.0) -> int | None:
+        """Wait until connection_id is closed; return the close code the app sent, if any."""
+        await self._wait_until(
+            lambda: connection_id in self.socket_close_codes,
+            timeout,
+            f"{connection_id} is still open",
+        )
+        return self.socket_close_codes[connection_id]
+
+    def _socket(self, connection_id: str | None) -> web.WebSocketResponse:
+        if connection_id is None and self._sockets:
+            return self._sockets[next(reversed(self._sockets))]
+        if connection_id not in self._sockets:
+            raise AssertionError(f"no open Socket Mode connection {connection_id or ''}")
+        return self._sockets[connection_id]
+
+    async def _wait_until(self, ready: Callable[[], bool], timeout: float, failure: str) -> None:
+        try:
+            async with asyncio.timeout(timeout), self._changed:
+                await self._changed.wait_for(ready)
+        except TimeoutError:
+            raise AssertionError(f"{failure} within {timeout}s") from None
+
     # -- HTTP endpoints ----------------------------------------------------------------------
 
     async def _on_api_call(self, request: web.Request) -> web.Response:
@@ -252,6 +374,48 @@ class SlackStandIn:
             return web.Response(status=404, text="no_such_response_url")
         await self._record(SlackCall("response_url", await request.json(), None))
         return web.json_response({"ok": True})
+
+    async def _on_socket(self, request: web.Request) -> web.StreamResponse:
+        connection_id = request.match_info["connection_id"]
+        if connection_id not in self._socket_tickets:
+            # Each URL from apps.connections.open is a ticket good for one connection.
+            return web.Response(status=404, text="invalid_ticket")
+        self._socket_tickets.discard(connection_id)
+        # Pings are answered below rather than by aiohttp, so pongs to ours can be seen.
+        socket = web.WebSocketResponse(autoping=False)
+        await socket.prepare(request)
+        await socket.send_json(_hello())
+        async with self._changed:
+            self._sockets[connection_id] = socket
+            self._changed.notify_all()
+        try:
+            async for frame in socket:  # ends on the app's close frame, answered by aiohttp
+                await self._on_socket_frame(connection_id, socket, frame)
+        finally:
+            async with self._changed:
+                del self._sockets[connection_id]
+                self.socket_close_codes[connection_id] = socket.close_code
+                self._changed.notify_all()
+        return socket
+
+    async def _on_socket_frame(
+        self, connection_id: str, socket: web.WebSocketResponse, frame: WSMessage
+    ) -> None:
+        if frame.type is WSMsgType.TEXT:
+            async with self._changed:
+                self.socket_replies.append(SocketReply(connection_id, frame.data))
+                self._changed.notify_all()
+        elif frame.type is WSMsgType.PING:
+            # slack_sdk reads the time it sent back from the echo: its liveness check.
+            await socket.pong(frame.data)
+        elif frame.type is WSMsgType.PONG:
+            pong = self._pongs.get(bytes(frame.data))
+            if pong is not None and not pong.done():
+                pong.set_result(None)
+
+    async def _close_sockets(self, app: web.Application) -> None:
+        for socket in list(self._sockets.values()):
+            await socket.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
 
     async def _record(self, call: SlackCall) -> None:
         async with self._changed:
@@ -366,6 +530,14 @@ class SlackStandIn:
         mimetype = mimetypes.guess_type(filename)[0] or "application/octet-stream"
         self._hosted[file_id] = _HostedFile(file_id, filename, upload.title, mimetype, upload.data)
         return upload
+
+    def _open_connection(self, call: SlackCall) -> Json:
+        if not (call.token or "").startswith("xapp-"):
+            # Socket Mode takes the app-level token, never the bot token.
+            return {"ok": False, "error": "not_allowed_token_type"}
+        connection_id = self._new_id("W")
+        self._socket_tickets.add(connection_id)
+        return {"ok": True, "url": f"ws://127.0.0.1:{self._port}/socket/{connection_id}"}
 
     def _file_info(self, call: SlackCall) -> Json:
         hosted = self._hosted.get(str(call.params.get("file", "")))
@@ -494,6 +666,26 @@ def _user_object(user_id: str, entry: dict[str, str]) -> Json:
     }
 
 
+def _hello() -> Json:
+    """The frame Slack sends first on every Socket Mode connection."""
+    return {
+        "type": "hello",
+        "num_connections": 1,
+        "debug_info": {
+            "host": _SOCKET_HOST,
+            "build_number": 1,
+            "approximate_connection_time": 18060,
+        },
+        "connection_info": {"app_id": API_APP_ID},
+    }
+
+
+def _accepts_response_payload(kind: str, payload: Json) -> bool:
+    if kind == "slash_commands":
+        return True
+    return kind == "interactive" and payload.get("type") in _INTERACTIVE_WITH_RESPONSE
+
+
 def _ok(call: SlackCall) -> Json:
     return {"ok": True}
 
@@ -561,6 +753,20 @@ def slash_command_body(
     return urlencode(fields).encode()
 
 
+def slash_command_payload(
+    command: str,
+    text: str,
+    user_id: str,
+    channel_id: str = "C0CMDS",
+    team_id: str = TEAM_ID,
+    trigger_id: str | None = None,
+    response_url: str = UNUSED_RESPONSE_URL,
+) -> Json:
+    """The fields of `slash_command_body` as JSON: the payload of a slash_commands envelope."""
+    body = slash_command_body(command, text, user_id, channel_id, team_id, trigger_id, response_url)
+    return dict(parse_qsl(body.decode(), keep_blank_values=True))
+
+
 def interaction_body(payload: Json) -> bytes:
     """An interactivity request body: form-encoded payload=<json>."""
     return urlencode({"payload": json.dumps(payload)}).encode()
@@ -588,6 +794,12 @@ def event_body(event: Json, team_id: str = TEAM_ID) -> bytes:
         "is_ext_shared_channel": False,
     }
     return json.dumps(envelope).encode()
+
+
+def event_payload(event: Json, team_id: str = TEAM_ID) -> Json:
+    """The `event_body` envelope as JSON: the payload of an events_api envelope."""
+    payload: Json = json.loads(event_body(event, team_id))
+    return payload
 
 
 def block_actions_payload(
