@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from typing import Any
 
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
@@ -23,10 +24,22 @@ from starlette.responses import JSONResponse, Response
 
 from c2bot.bot.services import Services
 from c2bot.bot.slack import actions, case_form, commands, home, messages, notes, people
-from c2bot.bot.slack.kit import SlackKit
+from c2bot.bot.slack.kit import InFlight, SlackKit
 from c2bot.bot.slack.notify import REPOST_AFTER, SlackThreads
 
 log = logging.getLogger(__name__)
+
+
+class AckFirstSocketModeHandler(AsyncSocketModeHandler):
+    """Socket Mode with the same rule as HTTP: work after an ack waits for pending acks."""
+
+    def __init__(self, app: AsyncApp, app_token: str, work: InFlight) -> None:
+        self._work = work
+        super().__init__(app, app_token)
+
+    async def handle(self, client: Any, req: Any) -> None:
+        with self._work.acking():
+            await super().handle(client, req)
 
 
 class SlackNotConfigured(Exception):
@@ -63,7 +76,7 @@ class SlackFrontDoor:
         services.notifier.add(self.threads)
         self._register()
         self._http = AsyncSlackRequestHandler(self.app)
-        self._socket: AsyncSocketModeHandler | None = None
+        self._socket: AckFirstSocketModeHandler | None = None
 
     def _register(self) -> None:
         people.register(self.app, self.kit)  # first: every listener below needs the actor
@@ -88,7 +101,9 @@ class SlackFrontDoor:
         app_token = self.services.settings.slack_app_token
         if app_token is None:
             raise SlackNotConfigured("Socket Mode needs SLACK_APP_TOKEN")
-        self._socket = AsyncSocketModeHandler(self.app, app_token.get_secret_value())
+        self._socket = AckFirstSocketModeHandler(
+            self.app, app_token.get_secret_value(), self.kit.work
+        )
         await self._socket.connect_async()  # type: ignore[no-untyped-call]
         log.info("Slack connected over Socket Mode")
 
