@@ -222,12 +222,6 @@ async def person_by_slack_id(session: AsyncSession, slack_user_id: str) -> Perso
     return await session.scalar(select(Person).where(Person.slack_user_id == slack_user_id))
 
 
-async def actor_for_slack_user(ctx_sessions: Context, slack_user_id: str) -> Actor | None:
-    async with ctx_sessions.sessions() as session:
-        person = await person_by_slack_id(session, slack_user_id)
-    return Actor.of(person) if person else None
-
-
 async def actor_for_email(session: AsyncSession, address: str) -> Actor | None:
     """A person with this email, else the account contact with it (acting as a customer).
 

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import CursorResult, func, select, update
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from c2bot.handlers import audit
@@ -33,7 +33,6 @@ from c2bot.storage.models import (
     Contact,
     MailAddress,
     MessageKind,
-    Person,
     Priority,
     ReplyToken,
 )
@@ -649,18 +648,3 @@ async def due_reminders(ctx: Context) -> list[int]:
 def _minutes(span: timedelta) -> str:
     minutes = max(1, round(span.total_seconds() / 60))
     return f"{minutes} min" if minutes < 120 else f"{minutes // 60} h {minutes % 60} min"
-
-
-async def requester_person(session: AsyncSession, case: Case) -> Person | None:
-    if case.requester_id is None:
-        return None
-    return await session.get(Person, case.requester_id)
-
-
-async def count_open(session: AsyncSession) -> int:
-    return int(
-        await session.scalar(
-            select(func.count()).select_from(Case).where(Case.status != CaseStatus.CLOSED)
-        )
-        or 0
-    )

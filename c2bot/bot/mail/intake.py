@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from c2bot.bot.commands import changes_something, run_line
 from c2bot.bot.mail.notify import new_token, reply_token
 from c2bot.bot.mail.outbox import Outbox, enqueue
-from c2bot.bot.mailcompose import compose_mail
+from c2bot.bot.mailcompose import case_number_from_subject, compose_mail
 from c2bot.bot.mailparse import ParsedMail, strip_reply
 from c2bot.bot.render import reply_text
 from c2bot.bot.services import Services
@@ -134,6 +134,8 @@ class Intake:
                 await self._record(delivery, "duplicate", "same Message-ID seen before")
                 return
             threaded = await self._case_by_references(session, mail)
+            if threaded is None:
+                threaded = await self._case_by_subject(session, mail)
             actor = await actor_for_email(session, mail.from_addr)
         if threaded is not None:
             await self._reply_to_case(delivery, threaded, actor, token_email=None)
@@ -141,6 +143,27 @@ class Intake:
             await self._stranger(delivery)
         else:
             await self._open_case(delivery, actor)
+
+    async def _case_by_subject(self, session: AsyncSession, mail: ParsedMail) -> int | None:
+        """`[Case #N]` in the subject, from the case's own contact (headers and token lost).
+
+        Only the case's contact (or an address it mailed) counts, so nobody can write into
+        somebody else's case by typing its number.
+        """
+        number = case_number_from_subject(mail.subject)
+        if number is None or not mail.from_addr:
+            return None
+        case = await session.get(Case, number)
+        if case is None:
+            return None
+        if (case.contact_email or "").lower() == mail.from_addr:
+            return case.id
+        token = await session.scalar(
+            select(ReplyToken.token).where(
+                ReplyToken.case_id == case.id, ReplyToken.email == mail.from_addr
+            )
+        )
+        return case.id if token is not None else None
 
     async def _case_by_references(self, session: AsyncSession, mail: ParsedMail) -> int | None:
         ids = [*mail.in_reply_to, *reversed(mail.references)]

@@ -450,3 +450,15 @@ async def test_bounced_contact_shows_in_the_case(rig: MailRig, world: World) -> 
     assert (await rig.send_raw("", address, raw)).code == 250
     view = await cases.show_case(rig.services.context(world.staff, Channel.SHELL), case.id)
     assert "mail to this address bounces (5.1.1)" in view.contact
+
+
+async def test_case_number_in_subject_threads_only_for_its_contact(
+    rig: MailRig, world: World
+) -> None:
+    """`[Case #N]` from the case's contact joins case N; from another contact, a new case."""
+    case, _ = await open_by_mail(rig)
+    subject = f"Re: [Case #{case.id}] Phones do not register"
+    assert (await rig.send("jan@acme.nl", SUPPORT, subject, "Works now, thanks")).code == 250
+    assert await count(rig, Case) == 1
+    assert (await rig.send("piet@other.nl", SUPPORT, subject, "Me too")).code == 250
+    assert await count(rig, Case) == 2
