@@ -48,6 +48,35 @@ def enqueue(
     )
 
 
+class Relay:
+    """One connection to the relay, opened on first use and kept for a round of messages."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self.client: aiosmtplib.SMTP | None = None
+
+    async def send(self, sender: str, recipient: str, raw: bytes) -> None:
+        if self.client is None or not self.client.is_connected:
+            self.client = aiosmtplib.SMTP(
+                hostname=self.host,
+                port=self.port,
+                timeout=SEND_TIMEOUT,
+                start_tls=False,
+                use_tls=False,
+            )
+            await self.client.connect()
+        # sendmail, not send(): automatic answers go out with the null sender <>.
+        await self.client.sendmail(sender, [recipient], raw)
+
+    async def close(self) -> None:
+        client, self.client = self.client, None
+        if client is not None and client.is_connected:
+            try:
+                await client.quit()
+            except (aiosmtplib.SMTPException, OSError):
+                client.close()
+
+
 class Outbox:
     def __init__(self, services: Services, registry: CollectorRegistry) -> None:
         self.services = services
@@ -68,17 +97,20 @@ class Outbox:
     async def run(self) -> None:
         while not self.stopping.is_set():
             self.wakeup.clear()
+            relay = Relay(*self.services.settings.relay)
             try:
-                while await self.send_one() and not self.stopping.is_set():
+                while await self.send_one(relay) and not self.stopping.is_set():
                     pass
             except Exception:
                 log.exception("outbox round failed; retrying shortly")
+            finally:
+                await relay.close()
             if self.stopping.is_set():
                 break
             with suppress(TimeoutError):
                 await asyncio.wait_for(self.wakeup.wait(), IDLE_SECONDS)
 
-    async def send_one(self) -> bool:
+    async def send_one(self, relay: Relay) -> bool:
         """Relay the next due message; False when nothing is due."""
         now = self.services.clock()
         async with self.services.sessions.begin() as session:
@@ -96,27 +128,19 @@ class Outbox:
             if row is None:
                 return False
             try:
-                await self._relay(row)
+                await relay.send(row.envelope_from, row.recipient, row.raw)
             except aiosmtplib.SMTPResponseException as error:
                 if error.code >= 500:  # the relay refuses for good: say so now, not in 16 hours
                     self._give_up(row, f"{error.code} {error.message}")
                 else:
                     self._reschedule(row, f"{error.code} {error.message}")
             except Exception as error:  # whatever went wrong, the row stays for a retry
+                await relay.close()
                 self._reschedule(row, str(error) or type(error).__name__)
             else:
                 row.sent_at = self.services.clock()
                 self.sent.inc()
         return True
-
-    async def _relay(self, row: OutboundMail) -> None:
-        host, port = self.services.settings.relay
-        client = aiosmtplib.SMTP(
-            hostname=host, port=port, timeout=SEND_TIMEOUT, start_tls=False, use_tls=False
-        )
-        async with client:
-            # sendmail, not send(): automatic answers go out with the null sender <>.
-            await client.sendmail(row.envelope_from, [row.recipient], row.raw)
 
     def _reschedule(self, row: OutboundMail, error: str) -> None:
         self.failures.inc()
