@@ -105,7 +105,7 @@ class Runtime:
                 "SLACK_APP_TOKEN) are not set. Mail and HTTP keep serving."
             )
             return
-        self.slack = SlackFrontDoor(services)
+        self.slack = SlackFrontDoor(services, self.registry)
         if self.settings.slack_app_token is not None:
             self._spawn("slack socket mode", self.slack.start_socket_mode)
         elif "http" not in self.parts:

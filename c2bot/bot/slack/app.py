@@ -11,6 +11,7 @@ import logging
 from datetime import timedelta
 from typing import Any
 
+from prometheus_client import CollectorRegistry, Counter
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
 from slack_bolt.async_app import AsyncApp
@@ -49,7 +50,7 @@ class SlackNotConfigured(Exception):
 class SlackFrontDoor:
     """Built once from `Services`; adds its case-thread listener to `services.notifier`."""
 
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Services, registry: CollectorRegistry | None = None) -> None:
         settings = services.settings
         if settings.slack_bot_token is None:
             raise SlackNotConfigured("SLACK_BOT_TOKEN is not set")
@@ -77,6 +78,12 @@ class SlackFrontDoor:
         self._register()
         self._http = AsyncSlackRequestHandler(self.app)
         self._socket: AckFirstSocketModeHandler | None = None
+        self.requests = Counter(
+            "c2bot_slack_requests",
+            "Slack requests over HTTP, by the status we answered",
+            ["status"],
+            registry=registry or CollectorRegistry(),
+        )
 
     def _register(self) -> None:
         people.register(self.app, self.kit)  # first: every listener below needs the actor
@@ -94,7 +101,9 @@ class SlackFrontDoor:
             error = "Slack over HTTP needs SLACK_SIGNING_SECRET"
             return JSONResponse({"error": error}, status_code=503)
         with self.kit.work.acking():
-            return await self._http.handle(request)
+            response = await self._http.handle(request)
+        self.requests.labels(str(response.status_code)).inc()
+        return response
 
     async def start_socket_mode(self) -> None:
         """Connect over Socket Mode with SLACK_APP_TOKEN (no public URL needed)."""

@@ -151,3 +151,23 @@ async def test_without_signing_secret_http_is_refused(
     finally:
         await door.stop()
         await engine.dispose()
+
+
+async def test_requests_are_counted_by_status_in_metrics(
+    services: Services, slack: SlackStandIn, world: World
+) -> None:
+    """/metrics counts Slack requests by the status we answered (a 401 and a 200 here)."""
+    registry = CollectorRegistry()
+    door = SlackFrontDoor(services, registry)
+    try:
+        async with serve_asgi(build_http_app(services, door, registry)) as base:
+            url = f"{base}/slack/events"
+            body = slash_command_body("/case", "help", "USTAFF", response_url=slack.response_url())
+            assert (await post_signed(url, body, FORM, "not-our-secret")).status_code == 401
+            assert (await post_signed(url, body, FORM, SECRET)).status_code == 200
+            async with httpx.AsyncClient() as client:
+                metrics = (await client.get(f"{base}/metrics")).text
+    finally:
+        await door.stop()
+    assert 'c2bot_slack_requests_total{status="401"} 1.0' in metrics
+    assert 'c2bot_slack_requests_total{status="200"} 1.0' in metrics
