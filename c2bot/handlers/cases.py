@@ -208,9 +208,13 @@ async def check_new_case(ctx: Context, request: NewCase) -> None:
 
 
 async def open_case(ctx: Context, request: NewCase) -> CaseView:
+    """Open a case; the same request again (same door, same `source_ref`) opens nothing new."""
     validate_new_case(request)
     now = ctx.clock()
     async with ctx.sessions.begin() as session:
+        earlier = await _opened_by(session, ctx.channel, request.source_ref)
+        if earlier is not None:
+            return case_view(earlier)
         account = await _target_account(session, ctx, request.account)
         contact_name, contact_email = await _contact_for(session, ctx, account, request.contact)
         target = ctx.settings.targets[request.priority.value]
@@ -246,6 +250,14 @@ async def open_case(ctx: Context, request: NewCase) -> CaseView:
         view = case_view(await _load(session, case.id))
     await ctx.events.after(CaseEvent(CaseEventKind.OPENED, case.id))
     return view
+
+
+async def _opened_by(session: AsyncSession, channel: Channel, ref: str | None) -> Case | None:
+    if ref is None:
+        return None
+    return await session.scalar(
+        select(Case).where(Case.source == channel, Case.source_ref == ref).limit(1)
+    )
 
 
 async def _target_account(session: AsyncSession, ctx: Context, number: str | None) -> Account:

@@ -299,6 +299,22 @@ class PendingCommand(Base):
     used_at: Mapped[datetime | None]
 
 
+class SlackInbox(Base):
+    """A Slack request we acked whose work is not done yet: kept first, so an ack loses nothing."""
+
+    __tablename__ = "slack_inbox"
+    __table_args__ = (Index("ix_slack_inbox_pending", "done_at", "received_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    user_id: Mapped[str] = mapped_column(String(32))
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    done_at: Mapped[datetime | None]
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+
+
 class MailAddress(Base):
     """Delivery health of an address: bounces mark it failing."""
 

@@ -24,6 +24,7 @@ from c2bot.storage.models import (
     Case,
     CaseFile,
     CaseMessage,
+    Channel,
     Contact,
     MailMessageId,
     Person,
@@ -99,7 +100,8 @@ class MailNotifier:
 
         A resent message then finds it and changes nothing, and later mail threads under it.
         """
-        reference = case.source_ref if event.kind is CaseEventKind.OPENED else None
+        opened_by_mail = event.kind is CaseEventKind.OPENED and case.source is Channel.EMAIL
+        reference = case.source_ref if opened_by_mail else None
         if event.kind is CaseEventKind.CUSTOMER_REPLIED and event.message_id is not None:
             message = await session.get(CaseMessage, event.message_id)
             reference = message.source_ref if message else None

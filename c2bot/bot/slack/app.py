@@ -8,6 +8,7 @@ runs; listeners ack first and do the slow part after (kit.py keeps that work unt
 from __future__ import annotations
 
 import logging
+from collections.abc import Coroutine
 from datetime import timedelta
 from typing import Any
 
@@ -25,8 +26,12 @@ from starlette.responses import JSONResponse, Response
 
 from c2bot.bot.services import Services
 from c2bot.bot.slack import actions, case_form, commands, home, messages, notes, people
-from c2bot.bot.slack.kit import InFlight, SlackKit
+from c2bot.bot.slack.inbox import THREAD_MESSAGE
+from c2bot.bot.slack.kit import Asker, InFlight, SlackKit
 from c2bot.bot.slack.notify import REPOST_AFTER, SlackThreads
+from c2bot.handlers.context import Actor
+from c2bot.handlers.errors import Refusal
+from c2bot.storage.models import SlackInbox
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +46,10 @@ class AckFirstSocketModeHandler(AsyncSocketModeHandler):
     async def handle(self, client: Any, req: Any) -> None:
         with self._work.acking():
             await super().handle(client, req)
+
+
+async def _nothing() -> None:
+    """The work of a request whose person is no longer linked: none."""
 
 
 class SlackNotConfigured(Exception):
@@ -132,5 +141,31 @@ class SlackFrontDoor:
 
         The runtime calls this every minute; returns how many cards and messages it posted.
         """
+        replayed = await self.replay_inbox(older_than)
         cards = await self.threads.post_missing_threads(older_than)
-        return cards + await self.threads.post_missing_messages(older_than)
+        return replayed + cards + await self.threads.post_missing_messages(older_than)
+
+    async def replay_inbox(self, older_than: timedelta = REPOST_AFTER) -> int:
+        """Do the work of acked requests that a crash or an outage left undone."""
+        replayed = 0
+        for row in await self.kit.inbox.due(older_than):
+            actor = await people.actor_for(self.kit, row.user_id)
+            work = self._replay(row, actor) if actor else None
+            try:
+                await self.kit.inbox.tracked(row.id, work or _nothing())
+            except Refusal:
+                pass
+            except Exception:
+                log.exception("replaying Slack request %s failed; %s", row.id, "trying later")
+                continue
+            replayed += 1
+        return replayed
+
+    def _replay(self, row: SlackInbox, actor: Actor) -> Coroutine[Any, Any, None]:
+        ctx = self.kit.context(actor)
+        if row.kind == THREAD_MESSAGE:
+            asker = messages.thread_asker(self.kit, row.user_id, row.payload)
+            return messages.write_on_case(self.kit, ctx, asker, row.payload)
+        request, files = case_form.read_form_once(row.payload["view_id"], row.payload["values"])
+        asker = Asker(self.client, row.user_id)
+        return case_form.open_from_form(self.kit, ctx, asker, request, files)

@@ -18,6 +18,7 @@ from sqlalchemy import select
 from c2bot.bot.grammar import UsageError
 from c2bot.bot.slack.blocks import Block, plain
 from c2bot.bot.slack.files import SlackFile, fetch_files
+from c2bot.bot.slack.inbox import CASE_FORM
 from c2bot.bot.slack.kit import Asker, SlackKit, actor_of, apology
 from c2bot.handlers import cases
 from c2bot.handlers.context import Context
@@ -221,6 +222,12 @@ def form_errors(refusal: Refusal, blocks: set[str]) -> dict[str, str]:
     return errors
 
 
+def read_form_once(view_id: str, values: dict[str, Any]) -> tuple[cases.NewCase, list[SlackFile]]:
+    """The form's request, marked with its modal so that replaying it opens one case only."""
+    request, files = read_case_form(values)
+    return replace(request, source_ref=f"slack-view:{view_id}"), files
+
+
 async def open_from_form(
     kit: SlackKit, ctx: Context, asker: Asker, request: cases.NewCase, files: list[SlackFile]
 ) -> None:
@@ -241,7 +248,7 @@ def register(app: AsyncApp, kit: SlackKit) -> None:
             set(values) | ALWAYS | ({"account"} if ctx.actor.role is not Role.CUSTOMER else set())
         )
         try:
-            request, files = read_case_form(values)
+            request, files = read_form_once(view["id"], values)
             await cases.check_new_case(ctx, request)
         except Refusal as refusal:
             await ack(response_action="errors", errors=form_errors(refusal, blocks))
@@ -249,8 +256,11 @@ def register(app: AsyncApp, kit: SlackKit) -> None:
         except Exception:
             await ack(response_action="errors", errors={"subject": apology(CASE_NEW, user)})
             return
+        # Slack closes the form on our ack: the form is written down before we give it.
+        row = await kit.inbox.keep(CASE_FORM, user, {"view_id": view["id"], "values": values})
         await ack()
         asker = Asker(kit.client, user)
-        kit.answer(asker, open_from_form(kit, ctx, asker, request, files), "case form")
+        work = open_from_form(kit, ctx, asker, request, files)
+        kit.answer(asker, kit.inbox.tracked(row, work), "case form")
 
     app.view(CASE_NEW)(on_submit)

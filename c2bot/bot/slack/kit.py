@@ -17,6 +17,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from c2bot.bot.services import Services
 from c2bot.bot.slack.blocks import fallback_text, reply_blocks
+from c2bot.bot.slack.inbox import Inbox
 from c2bot.handlers.context import Actor, Context
 from c2bot.handlers.errors import Refusal
 from c2bot.handlers.replies import Reply
@@ -25,6 +26,7 @@ from c2bot.storage.models import Channel
 log = logging.getLogger(__name__)
 
 ACTOR_KEY = "c2_actor"
+INBOX_KEY = "c2_inbox_row"
 DRAIN_SECONDS = 10.0
 
 
@@ -161,6 +163,10 @@ class SlackKit:
     client: AsyncWebClient
     bot_token: str
     work: InFlight = field(default_factory=InFlight)
+    inbox: Inbox = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.inbox = Inbox(self.services)
 
     def context(self, actor: Actor) -> Context:
         return self.services.context(actor, Channel.SLACK)

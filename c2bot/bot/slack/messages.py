@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from c2bot.bot.slack.files import fetch_files
-from c2bot.bot.slack.kit import Asker, SlackKit, actor_of
+from c2bot.bot.slack.kit import INBOX_KEY, Asker, SlackKit, actor_of
 from c2bot.handlers import cases
 from c2bot.handlers.context import Context
 from c2bot.handlers.errors import NotAllowed
@@ -35,6 +35,15 @@ DM_HINT = (
 def is_thread_reply(event: dict[str, Any]) -> bool:
     thread_ts = event.get("thread_ts")
     return bool(thread_ts) and thread_ts != event.get("ts")
+
+
+def is_from_a_person(event: dict[str, Any]) -> bool:
+    return event.get("subtype") in PEOPLE_SUBTYPES and not event.get("bot_id")
+
+
+def is_kept_message(event: dict[str, Any]) -> bool:
+    """A person's reply in a thread: it may be a case message, so it is kept before the ack."""
+    return event.get("type") == "message" and is_from_a_person(event) and is_thread_reply(event)
 
 
 async def write_on_case(kit: SlackKit, ctx: Context, asker: Asker, event: dict[str, Any]) -> None:
@@ -71,19 +80,23 @@ async def already_stored(session: AsyncSession, case_id: int, ts: str) -> bool:
     return found is not None
 
 
+def thread_asker(kit: SlackKit, user_id: str, event: dict[str, Any]) -> Asker:
+    return Asker(kit.client, user_id, str(event["channel"]), str(event["thread_ts"]))
+
+
 async def hint(asker: Asker) -> None:
     await asker.tell(DM_HINT)
 
 
 def register(app: AsyncApp, kit: SlackKit) -> None:
     async def on_message(event: dict[str, Any], context: AsyncBoltContext) -> None:
-        if event.get("subtype") not in PEOPLE_SUBTYPES or event.get("bot_id"):
+        if not is_from_a_person(event):
             return
         ctx = kit.context(actor_of(context))
         if is_thread_reply(event):
-            user, channel = str(context.user_id), str(event["channel"])
-            asker = Asker(kit.client, user, channel, str(event["thread_ts"]))
-            kit.answer(asker, write_on_case(kit, ctx, asker, event), "thread reply")
+            asker = thread_asker(kit, str(context.user_id), event)
+            work = write_on_case(kit, ctx, asker, event)
+            kit.answer(asker, kit.inbox.tracked(context.get(INBOX_KEY), work), "thread reply")
         elif event.get("channel_type") == "im":
             asker = Asker(kit.client, str(context.user_id), event["channel"])
             kit.answer(asker, hint(asker), "dm hint")

@@ -13,7 +13,9 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.response import BoltResponse
 
-from c2bot.bot.slack.kit import ACTOR_KEY, Asker, SlackKit
+from c2bot.bot.slack.inbox import THREAD_MESSAGE
+from c2bot.bot.slack.kit import ACTOR_KEY, INBOX_KEY, Asker, SlackKit
+from c2bot.bot.slack.messages import is_kept_message
 from c2bot.handlers.accounts import person_by_slack_id
 from c2bot.handlers.context import Actor
 
@@ -66,6 +68,11 @@ def register(app: AsyncApp, kit: SlackKit) -> None:
         actor = await actor_for(kit, user_id)
         if actor is not None:
             context[ACTOR_KEY] = actor
+            event = body.get("event") or {}
+            if is_kept_message(event):
+                # Events are acked as soon as we go on: write the message down first.
+                row = await kit.inbox.keep(THREAD_MESSAGE, user_id, event)
+                context[INBOX_KEY] = row
             await next()
             return None
         if wants_an_answer(body):

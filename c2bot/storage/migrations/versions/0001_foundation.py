@@ -47,6 +47,19 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("token", name=op.f("pk_pending_commands")),
     )
     op.create_table(
+        "slack_inbox",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("kind", sa.String(length=32), nullable=False),
+        sa.Column("user_id", sa.String(length=32), nullable=False),
+        sa.Column("payload", sa.JSON(), nullable=False),
+        sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("done_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("last_error", sa.Text(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_slack_inbox")),
+    )
+    op.create_index("ix_slack_inbox_pending", "slack_inbox", ["done_at", "received_at"])
+    op.create_table(
         "mail_addresses",
         sa.Column("email", sa.String(length=254), nullable=False),
         sa.Column("failing", sa.Boolean(), nullable=False),
@@ -379,6 +392,8 @@ def downgrade() -> None:
     op.drop_table("contacts")
     op.drop_table("mail_addresses")
     op.drop_table("pending_commands")
+    op.drop_index("ix_slack_inbox_pending", table_name="slack_inbox")
+    op.drop_table("slack_inbox")
     with op.batch_alter_table("accounts", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_accounts_reseller_id"))
 

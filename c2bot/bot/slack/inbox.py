@@ -1,0 +1,77 @@
+"""The Slack inbox: what we ack before its work is done is written down first.
+
+Slack hears "ok" the moment we ack, so a thread reply or a submitted case form is stored before
+that ack and marked done when its work is; housekeeping replays what a crash or an outage left
+undone (the work itself is idempotent: a message is stored once per Slack ts, a form opens one
+case per modal).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+
+from c2bot.bot.services import Services
+from c2bot.handlers.errors import Refusal
+from c2bot.storage.models import SlackInbox
+
+THREAD_MESSAGE = "thread_message"
+CASE_FORM = "case_form"
+MAX_ATTEMPTS = 5
+REPLAY_BATCH = 20
+
+
+class Inbox:
+    def __init__(self, services: Services) -> None:
+        self.services = services
+
+    async def keep(self, kind: str, user_id: str, payload: dict[str, Any]) -> int:
+        async with self.services.sessions.begin() as session:
+            row = SlackInbox(
+                kind=kind, user_id=user_id, payload=payload, received_at=self.services.clock()
+            )
+            session.add(row)
+            await session.flush()
+            return row.id
+
+    async def tracked(self, row_id: int | None, work: Awaitable[None]) -> None:
+        """Run work; mark the row done when it finished or was refused, failed otherwise."""
+        try:
+            await work
+        except Refusal:
+            await self._finish(row_id, None)
+            raise
+        except Exception as error:
+            await self._finish(row_id, f"{type(error).__name__}: {error}")
+            raise
+        await self._finish(row_id, None)
+
+    async def _finish(self, row_id: int | None, error: str | None) -> None:
+        if row_id is None:
+            return
+        values: dict[str, Any] = (
+            {"done_at": self.services.clock()}
+            if error is None
+            else {"attempts": SlackInbox.attempts + 1, "last_error": error[:2000]}
+        )
+        async with self.services.sessions.begin() as session:
+            await session.execute(update(SlackInbox).where(SlackInbox.id == row_id).values(values))
+
+    async def due(self, older_than: timedelta) -> list[SlackInbox]:
+        """Rows whose work is not done, older than `older_than`, not yet given up on."""
+        cutoff = self.services.clock() - older_than
+        async with self.services.sessions() as session:
+            rows = await session.scalars(
+                select(SlackInbox)
+                .where(
+                    SlackInbox.done_at.is_(None),
+                    SlackInbox.attempts < MAX_ATTEMPTS,
+                    SlackInbox.received_at <= cutoff,
+                )
+                .order_by(SlackInbox.id)
+                .limit(REPLAY_BATCH)
+            )
+            return list(rows)
