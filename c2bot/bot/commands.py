@@ -381,9 +381,10 @@ READ_ONLY_VERBS = frozenset({"list", "show"})
 
 
 def changes_something(line: str) -> bool:
-    """Whether a command line would change anything (all but help, list and show).
+    """Whether a command line would change anything (all but help, list, show and forms).
 
-    Lines that do not parse change nothing: running them only explains the mistake.
+    Lines that do not parse change nothing: running them only explains the mistake. A verb
+    given no words only asks for its form; the form's submission is the change.
     """
     first, _, rest = line.strip().partition(" ")
     try:
@@ -391,7 +392,10 @@ def changes_something(line: str) -> bool:
         parsed = parse(command, rest) if command is not None else None
     except UsageError:
         return False
-    return isinstance(parsed, Invocation) and parsed.verb not in READ_ONLY_VERBS
+    if command is None or not isinstance(parsed, Invocation):
+        return False
+    verb = command.verb(parsed.verb)
+    return parsed.verb not in READ_ONLY_VERBS and not (verb and wants_form(verb, parsed))
 
 
 async def run_line(ctx: Context, line: str) -> Outcome:

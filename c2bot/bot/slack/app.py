@@ -26,7 +26,7 @@ from starlette.responses import JSONResponse, Response
 
 from c2bot.bot.services import Services
 from c2bot.bot.slack import actions, case_form, commands, home, messages, notes, people
-from c2bot.bot.slack.inbox import THREAD_MESSAGE
+from c2bot.bot.slack.inbox import COMMAND, THREAD_MESSAGE
 from c2bot.bot.slack.kit import Asker, InFlight, SlackKit
 from c2bot.bot.slack.notify import REPOST_AFTER, SlackThreads
 from c2bot.handlers.context import Actor
@@ -163,6 +163,9 @@ class SlackFrontDoor:
 
     def _replay(self, row: SlackInbox, actor: Actor) -> Coroutine[Any, Any, None]:
         ctx = self.kit.context(actor)
+        if row.kind == COMMAND:
+            asker = Asker(self.client, row.user_id, row.payload.get("channel_id"))
+            return commands.answer_command(self.kit, asker, row.payload)
         if row.kind == THREAD_MESSAGE:
             asker = messages.thread_asker(self.kit, row.user_id, row.payload)
             return messages.write_on_case(self.kit, ctx, asker, row.payload)

@@ -8,17 +8,16 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.async_context import AsyncBoltContext
 
-from c2bot.bot.commands import run_command
+from c2bot.bot.commands import changes_something, run_command
 from c2bot.bot.slack import case_form, people
+from c2bot.bot.slack.inbox import COMMAND
 from c2bot.bot.slack.kit import Asker, SlackKit
 from c2bot.handlers.replies import OpenForm
 
 SLASH_COMMANDS = ("/case", "/c2", "/report", "/route", "/port", "/fax", "/calls")
 
 
-async def answer_command(
-    kit: SlackKit, asker: Asker, context: AsyncBoltContext, command: dict[str, Any]
-) -> None:
+async def answer_command(kit: SlackKit, asker: Asker, command: dict[str, Any]) -> None:
     actor = await people.actor_for(kit, asker.user_id)
     if actor is None:
         await asker.tell(people.link_instructions(asker.user_id))
@@ -31,11 +30,20 @@ async def answer_command(
         await asker.show(outcome.result)
 
 
+def kept_command(command: dict[str, Any]) -> dict[str, Any]:
+    return {key: command.get(key) for key in ("command", "text", "channel_id", "user_id")}
+
+
 def register(app: AsyncApp, kit: SlackKit) -> None:
     async def on_command(ack: AsyncAck, command: dict[str, Any], context: AsyncBoltContext) -> None:
+        row = None
+        if changes_something(f"{command['command']} {command.get('text') or ''}"):
+            # A change is written down before the ack; reading needs no such care.
+            row = await kit.inbox.keep(COMMAND, str(context.user_id), kept_command(command))
         await ack()
         asker = Asker.of(kit.client, context)
-        kit.answer(asker, answer_command(kit, asker, context, command), command["command"])
+        work = kit.inbox.tracked(row, answer_command(kit, asker, command))
+        kit.answer(asker, work, command["command"])
 
     for name in SLASH_COMMANDS:
         app.command(name)(on_command)

@@ -20,6 +20,7 @@ from c2bot.storage.models import SlackInbox
 
 THREAD_MESSAGE = "thread_message"
 CASE_FORM = "case_form"
+COMMAND = "command"
 MAX_ATTEMPTS = 5
 REPLAY_BATCH = 20
 

@@ -69,3 +69,33 @@ async def test_request_of_a_person_no_longer_linked_is_dropped(
     assert await bot.door.replay_inbox(older_than=timedelta(0)) == 1
     async with bot.services.sessions() as session:
         assert await session.scalar(select(func.count()).select_from(Case)) == 0
+
+
+async def test_changing_command_is_kept_reading_one_is_not(bot: SlackDriver, world: World) -> None:
+    """`/case close N` is written down before its ack; `/case list` and `/case new` are not."""
+    threads = await bot.open_case(world.customer)
+    await bot.answer_to("list", "UCUST")
+    await bot.command("new", "UCUST")
+    await bot.answer_to(f"close {threads.number}", "UCUST")
+    await bot.door.drain()
+    rows = await inbox_rows(bot)
+    assert [(r.kind, r.payload["text"]) for r in rows] == [("command", f"close {threads.number}")]
+    assert rows[0].done_at is not None
+
+
+async def test_command_acked_before_a_crash_is_replayed(bot: SlackDriver, world: World) -> None:
+    """A kept `/case close N` whose work never ran closes the case on replay and says so."""
+    threads = await bot.open_case(world.customer)
+    payload = {
+        "command": "/case",
+        "text": f"close {threads.number}",
+        "channel_id": "C0CMDS",
+        "user_id": "UCUST",
+    }
+    await bot.door.kit.inbox.keep("command", "UCUST", payload)
+    assert await bot.door.replay_inbox(older_than=timedelta(0)) == 1
+    told = await bot.slack.wait_for("chat.postEphemeral", lambda c: c.params["user"] == "UCUST")
+    assert f"Case #{threads.number} closed." in str(told.params)
+    async with bot.services.sessions() as session:
+        case = await session.get(Case, threads.number)
+    assert case is not None and case.status.value == "closed"
