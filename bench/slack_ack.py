@@ -22,6 +22,7 @@ import uvicorn
 from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy import select
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -103,8 +104,21 @@ async def _serve_c2bot(port: int, ready: Any, folder: str, slack_url: str) -> No
             name="Jan",
         )
         session.add(person)
+    await _seed_case(runtime)
     ready.set()
     await runtime.stopping.wait()
+
+
+async def _seed_case(runtime: Any) -> None:
+    """Case #1 for the customer, so `/case reply 1 ...` has something to write on."""
+    from c2bot.handlers import cases
+    from c2bot.handlers.context import Actor
+    from c2bot.storage.models import CaseType, Channel, Person, Priority
+
+    async with runtime.services.sessions() as session:
+        person = await session.scalar(select(Person))
+    ctx = runtime.services.context(Actor.of(person), Channel.SLACK)
+    await cases.open_case(ctx, cases.NewCase(CaseType.TECHNICAL, Priority.LOW, "Bench", "Bench"))
 
 
 async def _run(app: Any, port: int, ready: Any) -> None:
@@ -156,11 +170,11 @@ class Connection:
         return status
 
 
-async def _timed(connection: Connection, port: int, slack_url: str, n: int) -> float:
+async def _timed(connection: Connection, port: int, slack_url: str, text: str, n: int) -> float:
     from tests.support.slack import sign, slash_command_body
 
     body = slash_command_body(
-        "/case", "list", "UCUST", trigger_id=f"t{n}", response_url=f"{slack_url}/response/bench{n}"
+        "/case", text, "UCUST", trigger_id=f"t{n}", response_url=f"{slack_url}/response/bench{n}"
     )
     headers = sign(body, SECRET, content_type="application/x-www-form-urlencoded")
     started = time.perf_counter()
@@ -171,12 +185,12 @@ async def _timed(connection: Connection, port: int, slack_url: str, n: int) -> f
     return elapsed
 
 
-async def _load(port: int, slack_url: str) -> list[float]:
+async def _load(port: int, slack_url: str, text: str) -> list[float]:
     connections = [await Connection.open(port) for _ in range(CONCURRENCY)]
     samples: list[float] = []
     for wave in range(WARMUP_WAVES + WAVES):
         results = await asyncio.gather(
-            *(_timed(c, port, slack_url, i) for i, c in enumerate(connections))
+            *(_timed(c, port, slack_url, text, i) for i, c in enumerate(connections))
         )
         if wave >= WARMUP_WAVES:
             samples.extend(results)
@@ -193,7 +207,7 @@ def _percentile(samples: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] * 1000
 
 
-def _measure(kind: str, folder: str) -> list[float]:
+def _measure(kind: str, folder: str, text: str = "list") -> list[float]:
     port = free_port()
     ready = multiprocessing.Event()
     urls: Any = multiprocessing.Queue()
@@ -207,7 +221,7 @@ def _measure(kind: str, folder: str) -> list[float]:
     try:
         if not ready.wait(60):
             raise RuntimeError(f"{kind} server did not start")
-        return asyncio.run(_load(port, slack_url))
+        return asyncio.run(_load(port, slack_url, text))
     finally:
         for process in (server, slack):
             process.terminate()
@@ -218,18 +232,22 @@ async def main() -> list[str]:
     with tempfile.TemporaryDirectory() as folder:
         bare = await asyncio.to_thread(_measure, "bare", folder)
         ours = await asyncio.to_thread(_measure, "c2bot", folder)
-    lines = []
-    for label, samples in (("bare bolt", bare), ("c2bot", ours)):
+    with tempfile.TemporaryDirectory() as folder:
+        # A change (a reply on case #1) is written to the Slack inbox before its ack.
+        changing = await asyncio.to_thread(_measure, "c2bot", folder, "reply 1 bench")
+    runs = (("bare bolt", bare), ("c2bot, /case list", ours), ("c2bot, /case reply", changing))
+    lines = [
+        f"slash-command ack ({label}): p50 {_percentile(samples, 0.5):.1f} ms, "
+        f"p99 {_percentile(samples, 0.99):.1f} ms, mean {statistics.mean(samples) * 1000:.1f}"
+        f" ms ({len(samples)} requests, {CONCURRENCY} concurrent)"
+        for label, samples in runs
+    ]
+    for label, samples in runs[1:]:
+        ratio = _percentile(samples, 0.99) / _percentile(bare, 0.99)
         lines.append(
-            f"slash-command ack ({label}): p50 {_percentile(samples, 0.5):.1f} ms, "
-            f"p99 {_percentile(samples, 0.99):.1f} ms, mean {statistics.mean(samples) * 1000:.1f}"
-            f" ms ({len(samples)} requests, {CONCURRENCY} concurrent)"
+            f"slash-command ack ({label}): p99 is {ratio:.2f}x the bare bolt app's "
+            "(goal: under 100 ms and within 1.5x)"
         )
-    ratio = _percentile(ours, 0.99) / _percentile(bare, 0.99)
-    lines.append(
-        f"slash-command ack: c2bot p99 is {ratio:.2f}x the bare bolt app's "
-        "(goal: under 100 ms and within 1.5x)"
-    )
     return lines
 
 

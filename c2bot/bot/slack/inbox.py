@@ -8,6 +8,7 @@ case per modal).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable
 from datetime import timedelta
 from typing import Any
@@ -26,17 +27,43 @@ REPLAY_BATCH = 20
 
 
 class Inbox:
+    """Keeps rows with group commit: requests that arrive together share one transaction.
+
+    A burst of 50 commands then costs a few commits instead of 50 (SQLite writes one at a time),
+    which keeps the acks of changing commands near those of reading ones.
+    """
+
     def __init__(self, services: Services) -> None:
         self.services = services
+        self._waiting: list[tuple[SlackInbox, asyncio.Future[int]]] = []
+        self._writer: asyncio.Task[None] | None = None
 
     async def keep(self, kind: str, user_id: str, payload: dict[str, Any]) -> int:
-        async with self.services.sessions.begin() as session:
-            row = SlackInbox(
-                kind=kind, user_id=user_id, payload=payload, received_at=self.services.clock()
-            )
-            session.add(row)
-            await session.flush()
-            return row.id
+        """Store one request; returns once it is committed (with the rows that came with it)."""
+        row = SlackInbox(
+            kind=kind, user_id=user_id, payload=payload, received_at=self.services.clock()
+        )
+        stored: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._waiting.append((row, stored))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_batches())
+        return await stored
+
+    async def _write_batches(self) -> None:
+        while self._waiting:
+            batch, self._waiting = self._waiting, []
+            try:
+                async with self.services.sessions.begin() as session:
+                    session.add_all(row for row, _ in batch)
+                    await session.flush()
+            except Exception as error:
+                for _, stored in batch:
+                    if not stored.done():
+                        stored.set_exception(error)
+                continue
+            for row, stored in batch:
+                if not stored.done():
+                    stored.set_result(row.id)
 
     async def tracked(self, row_id: int | None, work: Awaitable[None]) -> None:
         """Run work; mark the row done when it finished or was refused, failed otherwise."""
