@@ -19,7 +19,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from c2bot.bot.commands import changes_something, run_line
-from c2bot.bot.mail.notify import new_token, reply_token
+from c2bot.bot.mail.notify import new_token
 from c2bot.bot.mail.outbox import Outbox, enqueue
 from c2bot.bot.mailcompose import case_number_from_subject, compose_mail
 from c2bot.bot.mailparse import ParsedMail, strip_reply
@@ -431,4 +431,4 @@ async def confirmation_is_open(session: AsyncSession, token: str) -> bool:
     return row is not None and row.used_at is None
 
 
-__all__ = ["Delivery", "Intake", "confirmation_is_open", "reply_token", "token_is_live"]
+__all__ = ["Delivery", "Intake", "confirmation_is_open", "token_is_live"]
