@@ -335,6 +335,7 @@ class Outcome:
 
     @property
     def reply(self) -> Reply:
+        """The result as a reply; a form becomes its one-line usage (doors without forms)."""
         if isinstance(self.result, OpenForm):
             return Reply(title=f"Give the details in one line:\n`{self.result.usage}`")
         return self.result
@@ -371,9 +372,8 @@ async def run_command(ctx: Context, name: str, text: str, forms: bool = False) -
     verb = command.verb(parsed.verb)
     assert verb is not None
     if wants_form(verb, parsed):
-        form = OpenForm(form=verb.form or "", usage=NEW_CASE_USAGE)
-        usage = f"Give the details in one line:\n`{form.usage}`"
-        return Outcome(form) if forms else Outcome(Reply(title=usage))
+        form = Outcome(OpenForm(form=verb.form or "", usage=NEW_CASE_USAGE))
+        return form if forms else Outcome(form.reply)
     return Outcome(await verb.run(ctx, parsed))
 
 

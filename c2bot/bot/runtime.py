@@ -140,7 +140,7 @@ class Runtime:
             try:
                 await due_reminders(ctx)
                 if self.slack is not None:
-                    await self.slack.post_missing_threads()
+                    await self.slack.catch_up()
             except Exception:
                 log.exception("housekeeping round failed; trying again in a minute")
             with suppress(TimeoutError):

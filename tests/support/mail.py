@@ -15,7 +15,7 @@ from email.policy import default
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from prometheus_client import CollectorRegistry
 
-from c2bot.bot.mail.gateway import MailGateway
+from c2bot.bot.mail.gateway import MailGateway, SmtpListener
 from c2bot.bot.mail.notify import MailNotifier
 from c2bot.bot.mail.outbox import Outbox
 from c2bot.bot.services import Services
@@ -46,7 +46,7 @@ class MailSink:
     def __init__(self) -> None:
         self.received: list[SentMail] = []
         self.changed = asyncio.Condition()
-        self.server: asyncio.Server | None = None
+        self.listener = SmtpListener(lambda: SMTP(self, loop=asyncio.get_running_loop()))
         self.refuse_with: str | None = None
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
@@ -60,18 +60,14 @@ class MailSink:
         return "250 OK"
 
     async def start(self) -> None:
-        loop = asyncio.get_running_loop()
-        self.server = await loop.create_server(lambda: SMTP(self, loop=loop), "127.0.0.1", 0)
+        await self.listener.start("127.0.0.1", 0)
 
     @property
     def port(self) -> int:
-        assert self.server is not None
-        return int(self.server.sockets[0].getsockname()[1])
+        return self.listener.port
 
     async def stop(self) -> None:
-        if self.server is not None:
-            self.server.close()
-            await self.server.wait_closed()
+        await self.listener.stop()
 
     async def wait_for(
         self, predicate: Callable[[SentMail], bool] = lambda _: True, timeout: float = 5.0

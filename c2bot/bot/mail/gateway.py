@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+from collections.abc import Callable
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from prometheus_client import CollectorRegistry, Counter
@@ -159,13 +160,35 @@ class CaseMailHandler:
         )
 
 
-class MailGateway:
-    """Owns the listening socket; `start` binds on the running loop, `stop` closes it."""
+class SmtpListener:
+    """An aiosmtpd server on the running loop: `start` binds, `port` tells where, `stop` closes."""
+
+    def __init__(self, make_protocol: Callable[[], SMTP]) -> None:
+        self.make_protocol = make_protocol
+        self.server: asyncio.Server | None = None
+
+    async def start(self, host: str, port: int) -> None:
+        loop = asyncio.get_running_loop()
+        self.server = await loop.create_server(self.make_protocol, host, port)
+
+    @property
+    def port(self) -> int:
+        assert self.server is not None
+        return int(self.server.sockets[0].getsockname()[1])
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            self.server.close()
+            await self.server.wait_closed()
+
+
+class MailGateway(SmtpListener):
+    """Our SMTP server: case mail, commands by mail, with the limits from settings."""
 
     def __init__(self, services: Services, outbox: Outbox, registry: CollectorRegistry) -> None:
+        super().__init__(self._protocol)
         self.services = services
         self.handler = CaseMailHandler(services, Intake(services, outbox), registry)
-        self.server: asyncio.Server | None = None
 
     def _protocol(self) -> SMTP:
         settings = self.services.settings
@@ -180,16 +203,5 @@ class MailGateway:
         )
 
     async def start(self, host: str, port: int) -> None:
-        loop = asyncio.get_running_loop()
-        self.server = await loop.create_server(self._protocol, host, port)
+        await super().start(host, port)
         log.info("SMTP on %s:%s", host, self.port)
-
-    @property
-    def port(self) -> int:
-        assert self.server is not None
-        return int(self.server.sockets[0].getsockname()[1])
-
-    async def stop(self) -> None:
-        if self.server is not None:
-            self.server.close()
-            await self.server.wait_closed()

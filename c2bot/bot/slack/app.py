@@ -136,8 +136,8 @@ class SlackFrontDoor:
         """Wait until the work started by earlier requests and case events is done."""
         await self.kit.work.drain()
 
-    async def post_missing_threads(self, older_than: timedelta = REPOST_AFTER) -> int:
-        """Post the case cards, then the thread messages, a Slack outage kept out.
+    async def catch_up(self, older_than: timedelta = REPOST_AFTER) -> int:
+        """Replay acked work left undone, then post the cards and messages an outage kept out.
 
         The runtime calls this every minute; returns how many cards and messages it posted.
         """

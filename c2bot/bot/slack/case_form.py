@@ -15,6 +15,7 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.async_context import AsyncBoltContext
 from sqlalchemy import select
 
+from c2bot.bot.commands import Outcome
 from c2bot.bot.grammar import UsageError
 from c2bot.bot.slack.blocks import Block, plain
 from c2bot.bot.slack.files import SlackFile, fetch_files
@@ -49,7 +50,7 @@ class Choices:
 
 async def open_form(kit: SlackKit, ctx: Context, form: OpenForm, trigger_id: str) -> None:
     if form.form != CASE_NEW:
-        raise UsageError(f"Give the details in one line:\n`{form.usage}`")
+        raise UsageError(Outcome(form).reply.title)
     view = case_new_view(await choices_for(ctx))
     await kit.client.views_open(trigger_id=trigger_id, view=view)
 

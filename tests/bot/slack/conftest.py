@@ -50,14 +50,20 @@ async def slack() -> AsyncIterator[SlackStandIn]:
         yield standin
 
 
-@pytest.fixture
-def settings(database_url: str, slack: SlackStandIn) -> Settings:
+def slack_settings(database_url: str, slack: SlackStandIn, **extra: object) -> Settings:
+    """Test settings with Slack pointed at the stand-in (plus any extra settings)."""
     return test_settings(
         database_url,
         SLACK_BOT_TOKEN=BOT_TOKEN,
         SLACK_SIGNING_SECRET=SECRET,
         SLACK_API_URL=slack.api_url,
+        **extra,
     )
+
+
+@pytest.fixture
+def settings(database_url: str, slack: SlackStandIn) -> Settings:
+    return slack_settings(database_url, slack)
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from c2bot.config.settings import Settings
 from c2bot.handlers import cases
 from c2bot.storage.db import create_engine, upgrade
 from c2bot.storage.models import CaseType, Channel, Priority
-from tests.bot.slack.conftest import BOT_TOKEN, SECRET, SUPPORT, Json, shown
+from tests.bot.slack.conftest import BOT_TOKEN, SUPPORT, Json, shown, slack_settings
 from tests.conftest import World, test_settings
 from tests.support.slack import (
     SlackStandIn,
@@ -32,13 +32,7 @@ APP_TOKEN = "xapp-test"
 
 @pytest.fixture
 def settings(database_url: str, slack: SlackStandIn) -> Settings:
-    return test_settings(
-        database_url,
-        SLACK_BOT_TOKEN=BOT_TOKEN,
-        SLACK_SIGNING_SECRET=SECRET,
-        SLACK_APP_TOKEN=APP_TOKEN,
-        SLACK_API_URL=slack.api_url,
-    )
+    return slack_settings(database_url, slack, SLACK_APP_TOKEN=APP_TOKEN)
 
 
 @pytest.fixture

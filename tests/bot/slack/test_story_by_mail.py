@@ -12,8 +12,8 @@ from c2bot.bot.services import Services
 from c2bot.bot.slack.app import SlackFrontDoor
 from c2bot.config.settings import Settings
 from c2bot.storage.models import CaseMessage, CaseStatus, MessageKind
-from tests.bot.slack.conftest import BOT_TOKEN, SECRET, SUPPORT, SlackDriver
-from tests.conftest import World, test_settings
+from tests.bot.slack.conftest import SUPPORT, SlackDriver, slack_settings
+from tests.conftest import World
 from tests.support.mail import MailSink, build_mail, running_gateway, running_sink, send_mail
 from tests.support.slack import SlackStandIn
 
@@ -26,13 +26,7 @@ async def sink() -> AsyncIterator[MailSink]:
 
 @pytest.fixture
 def settings(database_url: str, slack: SlackStandIn, sink: MailSink) -> Settings:
-    return test_settings(
-        database_url,
-        SLACK_BOT_TOKEN=BOT_TOKEN,
-        SLACK_SIGNING_SECRET=SECRET,
-        SLACK_API_URL=slack.api_url,
-        C2_SMTP_RELAY=f"127.0.0.1:{sink.port}",
-    )
+    return slack_settings(database_url, slack, C2_SMTP_RELAY=f"127.0.0.1:{sink.port}")
 
 
 @pytest.fixture

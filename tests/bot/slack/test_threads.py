@@ -159,12 +159,12 @@ async def test_missing_card_is_posted_later(bot: SlackDriver, world: World) -> N
     async with bot.services.sessions() as session:
         case = await session.get(Case, view.number)
         assert case is not None and case.slack_ts is None
-    assert await bot.door.post_missing_threads(older_than=timedelta(0)) == 1
+    assert await bot.door.catch_up(older_than=timedelta(0)) == 1
     reposted = await bot.threads(view.number)
     assert reposted.ts is not None
     cards = [c for c in bot.slack.calls_to("chat.postMessage") if c.params["channel"] == SUPPORT]
     assert len(cards) == 2  # the refused one and the repost
-    assert await bot.door.post_missing_threads(older_than=timedelta(0)) == 0
+    assert await bot.door.catch_up(older_than=timedelta(0)) == 0
 
 
 async def test_reply_missed_during_outage_is_shown_later(bot: SlackDriver, world: World) -> None:
@@ -180,10 +180,10 @@ async def test_reply_missed_during_outage_is_shown_later(bot: SlackDriver, world
 
     before = [c for c in bot.slack.calls_to("chat.postMessage") if in_thread(c)]
     assert len(before) == 1  # the refused attempt
-    assert await bot.door.post_missing_threads(older_than=timedelta(0)) == 1
+    assert await bot.door.catch_up(older_than=timedelta(0)) == 1
     after = [c for c in bot.slack.calls_to("chat.postMessage") if in_thread(c)]
     assert len(after) == 2
-    assert await bot.door.post_missing_threads(older_than=timedelta(0)) == 0
+    assert await bot.door.catch_up(older_than=timedelta(0)) == 0
 
 
 async def test_redelivered_event_is_stored_once(bot: SlackDriver, world: World) -> None:
