@@ -18,6 +18,11 @@ RUN pip wheel --no-deps --wheel-dir /wheels .
 # --- runtime: the wheels in a virtualenv, run as a non-root user -----------------------------
 FROM python:3.11-slim AS runtime
 
+# A monospace font for text faxes and cover pages (without it, text falls back to Pillow's own).
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends fonts-dejavu-core \
+ && rm -rf /var/lib/apt/lists/*
+
 RUN groupadd --system --gid 10001 c2bot \
  && useradd --system --uid 10001 --gid c2bot --home-dir /srv/c2bot --no-create-home \
         --shell /usr/sbin/nologin c2bot \

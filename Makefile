@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 CODE := c2bot tests bench
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench clean system
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -23,7 +23,12 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check $(CODE)
 	$(BIN)/mypy
 
-test: lint
+# The fax tests need dovecot, spandsp, Ghostscript, libtiff tools and poppler: installed from
+# Debian's packages where missing (as root, or with sudo).
+system:
+	@bash .ci/system-packages
+
+test: system lint
 	$(BIN)/pytest -q -p no:cacheprovider
 
 bench: $(STAMP)

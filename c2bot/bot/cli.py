@@ -1,4 +1,4 @@
-"""`c2bot`: serve, shell, db upgrade, account add, user link, import customers."""
+"""`c2bot`: serve, shell, db upgrade, account add, user link, import customers, fax."""
 
 from __future__ import annotations
 
@@ -6,15 +6,17 @@ import argparse
 import asyncio
 import csv
 import logging
+import mimetypes
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
+from c2bot.bot.render import reply_text
 from c2bot.bot.runtime import PARTS, PartError, choose_parts, serve
 from c2bot.bot.services import Services
 from c2bot.bot.shell import run_shell, shell_actor, shell_context
 from c2bot.config.settings import Settings, SettingsError, ensure_secret_key, load_settings
-from c2bot.handlers import accounts
+from c2bot.handlers import accounts, fax
 from c2bot.handlers.context import SHELL_OPERATOR
 from c2bot.handlers.errors import Refusal
 from c2bot.handlers.replies import Reply
@@ -67,7 +69,31 @@ def build_parser() -> argparse.ArgumentParser:
         "customers", help="accounts from CSV with columns " + ",".join(CUSTOMER_COLUMNS)
     )
     customers.add_argument("file", type=Path, metavar="FILE.csv")
+    _add_fax_commands(sub)
     return parser
+
+
+def _add_fax_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    faxes = sub.add_parser("fax", help="faxes: Mail2Fax senders, sending").add_subparsers(
+        dest="action", required=True
+    )
+    allow = faxes.add_parser(
+        "allow", help="let an address send faxes by mail (Mail2Fax) for an account"
+    )
+    allow.add_argument("email", metavar="EMAIL")
+    allow.add_argument("--account", required=True, metavar="ACCOUNT_NUMBER")
+    allow.add_argument(
+        "--smtp-password",
+        action="store_true",
+        help="also make an SMTP AUTH password for it (printed once)",
+    )
+    send = faxes.add_parser("send", help="fax files (and/or a text) to one or more numbers")
+    send.add_argument("number", metavar="NUMBER", help="fax number(s), comma-separated")
+    send.add_argument("files", type=Path, nargs="*", metavar="FILE", help="PDF, TIFF, images...")
+    send.add_argument("--account", required=True, metavar="ACCOUNT_NUMBER")
+    send.add_argument("--text", help="text to send (a cover page when files are given)")
+    send.add_argument("--caller", metavar="NUMBER", help="one of the account's numbers")
+    send.add_argument("--caller-name", metavar="NAME", help="the name on the fax's header")
 
 
 async def _with_services(settings: Settings, work: Callable[[Services], Awaitable[int]]) -> int:
@@ -144,6 +170,35 @@ async def _import_customers(services: Services, args: argparse.Namespace) -> int
     return 1 if failures else 0
 
 
+async def _fax_allow(services: Services, args: argparse.Namespace) -> int:
+    ctx = shell_context(services, SHELL_OPERATOR)
+    reply = await fax.allow_sender(ctx, args.email, args.account, smtp_password=args.smtp_password)
+    print(reply_text(reply))
+    return 0
+
+
+def read_fax_file(path: Path) -> fax.FaxFile:
+    """A file to fax, its type guessed from its name (the renderer checks its bytes too)."""
+    content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    return fax.FaxFile(filename=path.name, content_type=content_type, data=path.read_bytes())
+
+
+async def _fax_send(services: Services, args: argparse.Namespace) -> int:
+    ctx = shell_context(services, SHELL_OPERATOR)
+    submission = fax.FaxSubmission(
+        numbers=fax.split_numbers(args.number),
+        files=[read_fax_file(path) for path in args.files],
+        text=args.text,
+        account=args.account,
+        caller=args.caller,
+        caller_name=args.caller_name,
+    )
+    accepted = await fax.submit_fax(ctx, submission)
+    for job, number in accepted.jobs:
+        print(f"fax #{job} to {number} queued")
+    return 0
+
+
 async def _shell(services: Services, args: argparse.Namespace) -> int:
     actor = await shell_actor(services, args.as_user)
     ctx = shell_context(services, actor)
@@ -161,6 +216,8 @@ ACTIONS: dict[tuple[str, str | None], Callable[[Services, argparse.Namespace], A
     ("import", "customers"): _import_customers,
     ("shell", None): _shell,
     ("db", "upgrade"): _db_upgrade,
+    ("fax", "allow"): _fax_allow,
+    ("fax", "send"): _fax_send,
 }
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from c2bot.bot import faxcommands
 from c2bot.bot.grammar import (
     Command,
     HelpRequest,
@@ -317,8 +318,13 @@ C2_OBJECTS = (
     ),
 )
 
-COMMANDS: dict[str, Command] = {CASE.name: CASE} | {c.name: c for c in C2_OBJECTS}
-PLANNED = ("report", "route", "port", "fax", "calls")
+COMMANDS: dict[str, Command] = {CASE.name: CASE, faxcommands.FAX.name: faxcommands.FAX} | {
+    c.name: c for c in (*C2_OBJECTS, *faxcommands.ROUTE_OBJECTS)
+}
+# Commands whose first word names an object: `c2 user link ...`, `route did set ...`.
+GROUPS: dict[str, tuple[Command, ...]] = {"c2": C2_OBJECTS, "route": faxcommands.ROUTE_OBJECTS}
+PLANNED = ("report", "port", "calls")
+FORM_USAGE = {"case_new": NEW_CASE_USAGE, faxcommands.FAX_SEND: faxcommands.SEND_USAGE}
 
 
 def overview() -> str:
@@ -342,16 +348,17 @@ class Outcome:
 
 
 def split_command(name: str, text: str) -> tuple[Command | None, str]:
-    """`c2 user link ...` names the object after `c2`; other commands are one word."""
+    """`c2 user link ...` and `route did set ...` name the object after the command; other
+    commands are one word."""
     name = name.lstrip("/").lower()
-    if name == "c2":
+    if name in GROUPS:
         obj, _, rest = text.strip().partition(" ")
         if not obj or obj.lower() == "help":
             return None, ""
-        found = COMMANDS.get(f"c2 {obj.lower()}")
+        found = COMMANDS.get(f"{name} {obj.lower()}")
         if found is None:
-            objects = ", ".join(c.name.split()[1] for c in C2_OBJECTS)
-            raise UsageError(f"c2 has no object {obj!r}; expected one of: {objects}.")
+            objects = ", ".join(c.name.split()[1] for c in GROUPS[name])
+            raise UsageError(f"{name} has no object {obj!r}; expected one of: {objects}.")
         return found, rest
     if name in PLANNED:
         raise UsageError(f"/{name} is not enabled on this c2bot yet; type `help` for what is.")
@@ -372,16 +379,17 @@ async def run_command(ctx: Context, name: str, text: str, forms: bool = False) -
     verb = command.verb(parsed.verb)
     assert verb is not None
     if wants_form(verb, parsed):
-        form = Outcome(OpenForm(form=verb.form or "", usage=NEW_CASE_USAGE))
+        usage = FORM_USAGE.get(verb.form or "", verb.usage(command.name))
+        form = Outcome(OpenForm(form=verb.form or "", usage=usage))
         return form if forms else Outcome(form.reply)
     return Outcome(await verb.run(ctx, parsed))
 
 
-READ_ONLY_VERBS = frozenset({"list", "show"})
+READ_ONLY_VERBS = frozenset({"list", "show"}) | faxcommands.READ_ONLY_VERBS
 
 
 def changes_something(line: str) -> bool:
-    """Whether a command line would change anything (all but help, list, show and forms).
+    """Whether a command line would change anything (all but help, reading verbs and forms).
 
     Lines that do not parse change nothing: running them only explains the mistake. A verb
     given no words only asks for its form; the form's submission is the change.

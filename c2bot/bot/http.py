@@ -50,11 +50,16 @@ def build_http_app(
         except Exception as error:  # any failure to reach the database is "unhealthy"
             healthy = False
             report["database"] = f"unreachable: {type(error).__name__}"
+        degraded = False
         for name, check in extra_checks.items():
             part = await check()
             report[name] = part
-            healthy = healthy and part.get("ok", True) is not False
-        report["status"] = "ok" if healthy else "degraded"
+            failing = part.get("ok", True) is False
+            degraded = degraded or failing
+            # Only a part this process cannot serve without makes it unhealthy (503); a switch
+            # that is down only delays faxes, which wait in the database.
+            healthy = healthy and not (failing and part.get("critical", False))
+        report["status"] = "ok" if healthy and not degraded else "degraded"
         return JSONResponse(report, status_code=200 if healthy else 503)
 
     async def metrics(_: Request) -> Response:

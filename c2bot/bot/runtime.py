@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import uvicorn
 from prometheus_client import CollectorRegistry
 
+from c2bot.bot.faxbridge import FaxBridge
 from c2bot.bot.http import HealthCheck, build_http_app
 from c2bot.bot.mail.gateway import MailGateway
 from c2bot.bot.mail.notify import MailNotifier
@@ -29,7 +30,7 @@ from c2bot.storage.models import Channel, Role
 log = logging.getLogger(__name__)
 
 PARTS = ("slack", "http", "smtp", "imap", "fax", "esl")
-BUILT = ("slack", "http", "smtp")
+DEFAULT_PARTS = ("slack", "http", "smtp", "fax", "esl", "imap")
 HOUSEKEEPING_SECONDS = 60.0
 SYSTEM = Actor(label="c2bot", role=Role.ADMIN, account_id=None)
 
@@ -48,16 +49,11 @@ class PartError(Exception):
 
 def choose_parts(only: str | None) -> tuple[str, ...]:
     if not only:
-        return BUILT
+        return DEFAULT_PARTS
     wanted = tuple(dict.fromkeys(p.strip().lower() for p in only.split(",") if p.strip()))
     unknown = [p for p in wanted if p not in PARTS]
     if unknown:
         raise PartError(f"unknown part {', '.join(unknown)}; the parts are {', '.join(PARTS)}")
-    later = [p for p in wanted if p not in BUILT]
-    if later:
-        raise PartError(
-            f"{', '.join(later)} is not in this release yet; available now: {', '.join(BUILT)}"
-        )
     return wanted
 
 
@@ -66,7 +62,7 @@ class Runtime:
     """Everything `c2bot serve` runs, started and stopped in order."""
 
     settings: Settings
-    parts: tuple[str, ...] = BUILT
+    parts: tuple[str, ...] = DEFAULT_PARTS
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
     services: Services | None = None
     slack: SlackFrontDoor | None = None
@@ -74,6 +70,7 @@ class Runtime:
     outbox: Outbox | None = None
     http_server: uvicorn.Server | None = None
     http_port: int | None = None
+    fax: FaxBridge | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -86,8 +83,10 @@ class Runtime:
         self._spawn("mail outbox", self.outbox.run)
         if "slack" in self.parts:
             self._start_slack(services)
+        self.fax = FaxBridge(services, self.outbox, self.parts, self.slack)
+        await self.fax.start(self._spawn)
         if "smtp" in self.parts:
-            self.mail = MailGateway(services, self.outbox, self.registry)
+            self.mail = MailGateway(services, self.outbox, self.registry, self.fax.wake)
             await self.mail.start(self.settings.smtp_host, self.settings.smtp_port)
         if "http" in self.parts:
             await self._start_http(services)
@@ -116,6 +115,8 @@ class Runtime:
 
     async def _start_http(self, services: Services) -> None:
         checks: dict[str, HealthCheck] = {"mail": self._mail_health}
+        if self.fax is not None:
+            checks |= self.fax.health_checks()
         app = build_http_app(services, self.slack, self.registry, checks)
         sock = socket.socket(socket.AF_INET6 if ":" in self.settings.http_host else socket.AF_INET)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -166,6 +167,8 @@ class Runtime:
             await self.mail.stop()
         if self.slack is not None:
             await self.slack.stop()
+        if self.fax is not None:
+            await self.fax.stop()
         if self.outbox is not None:
             self.outbox.stop()
         _, pending = await asyncio.wait(self.tasks, timeout=10) if self.tasks else (set(), set())

@@ -12,7 +12,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import time, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
@@ -66,6 +66,11 @@ def _host_port(text: str) -> tuple[str, int]:
     return host, int(port)
 
 
+DEFAULT_FAX_COUNTRIES = (
+    "NL,BE,LU,DE,FR,GB,IE,AT,CH,DK,SE,NO,FI,IS,ES,PT,IT,MT,GR,CY,PL,CZ,SK,HU,SI,HR,EE,LV,LT,US,CA"
+)
+
+
 class Settings(BaseSettings):
     """Every setting of DESIGN.md plus the case-handling ones this project adds."""
 
@@ -89,9 +94,23 @@ class Settings(BaseSettings):
     esl_host: str = Field("127.0.0.1", alias="C2_ESL_HOST")
     esl_port: int = Field(8021, alias="C2_ESL_PORT")
     esl_password: SecretStr = Field(SecretStr("ClueCon"), alias="C2_ESL_PASSWORD")
+    esl_hosts: str | None = Field(None, alias="C2_ESL_HOSTS")
     freeswitch_secret: SecretStr | None = Field(None, alias="C2_FREESWITCH_SECRET")
     fax_spool: Path = Field(Path("./var/fax"), alias="C2_FAX_SPOOL")
     fax_gateway: str = Field("sofia/gateway/pstn/", alias="C2_FAX_GATEWAY")
+    fax_retries: int = Field(3, alias="C2_FAX_RETRIES", ge=0, le=10)
+    fax_retry_wait: int = Field(300, alias="C2_FAX_RETRY_WAIT", ge=1)
+    fax_busy_wait: int = Field(900, alias="C2_FAX_BUSY_WAIT", ge=1)
+    fax_max_pages: int = Field(50, alias="C2_FAX_MAX_PAGES", ge=1, le=1000)
+    fax_daily_pages: int = Field(500, alias="C2_FAX_DAILY_PAGES", ge=0)
+    fax_resolution: Literal["fine", "normal"] = Field("fine", alias="C2_FAX_RESOLUTION")
+    fax_paper: Literal["a4", "letter"] = Field("a4", alias="C2_FAX_PAPER")
+    fax_country: str = Field("NL", alias="C2_FAX_COUNTRY", min_length=2, max_length=2)
+    fax_countries: str = Field(DEFAULT_FAX_COUNTRIES, alias="C2_FAX_COUNTRIES")
+    fax_workers: int = Field(2, alias="C2_FAX_WORKERS", ge=1, le=64)
+    fax_call_timeout: int = Field(1800, alias="C2_FAX_CALL_TIMEOUT", ge=30)
+    fax_lease: int = Field(90, alias="C2_FAX_LEASE", ge=2)
+    imap_folder: str = Field("INBOX", alias="C2_IMAP_FOLDER")
     support_channel: str | None = Field(None, alias="C2_SUPPORT_CHANNEL")
     secret_key: SecretStr | None = Field(None, alias="C2_SECRET_KEY")
     sip_domain: str = Field("{account}.sip.localhost", alias="C2_SIP_DOMAIN")
@@ -142,6 +161,25 @@ class Settings(BaseSettings):
         _parse_hours(value)
         return value
 
+    @field_validator("fax_countries")
+    @classmethod
+    def _countries_parse(cls, value: str) -> str:
+        return ",".join(parse_countries(value))
+
+    @field_validator("fax_country")
+    @classmethod
+    def _country_upper(cls, value: str) -> str:
+        if not value.isalpha():
+            raise ValueError("must be a two-letter country code such as NL")
+        return value.upper()
+
+    @field_validator("esl_hosts")
+    @classmethod
+    def _esl_hosts_parse(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_esl_hosts(value)
+        return value
+
     @field_validator("database_url")
     @classmethod
     def _known_driver(cls, value: str) -> str:
@@ -170,6 +208,28 @@ class Settings(BaseSettings):
         return self.slack_bot_token is not None and (
             self.slack_signing_secret is not None or self.slack_app_token is not None
         )
+
+
+def parse_countries(text: str) -> list[str]:
+    """`NL, be,DE` -> ['NL', 'BE', 'DE']; anything but two letters is refused."""
+    codes = [part.strip().upper() for part in text.split(",") if part.strip()]
+    bad = [code for code in codes if len(code) != 2 or not code.isalpha()]
+    if bad:
+        raise ValueError(f"{', '.join(bad)} is not a two-letter country code")
+    return codes
+
+
+def parse_esl_hosts(text: str) -> list[tuple[str, str, int, str | None]]:
+    """`fs2=10.0.0.2:8021,fs3=10.0.0.3:8021:secret` -> [(name, host, port, password or None)]."""
+    hosts: list[tuple[str, str, int, str | None]] = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, sep, rest = part.partition("=")
+        bits = rest.split(":", 2)
+        if not sep or not name.strip() or len(bits) < 2 or not bits[1].isdigit():
+            raise ValueError(f"{part!r} is not name=host:port[:password]")
+        password = bits[2] if len(bits) == 3 else None
+        hosts.append((name.strip(), bits[0], int(bits[1]), password))
+    return hosts
 
 
 def _parse_targets(text: str) -> dict[str, Target]:

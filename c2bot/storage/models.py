@@ -342,3 +342,190 @@ class AuditEntry(Base):
     object_id: Mapped[str] = mapped_column(String(64))
     account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+# --- fax bridge -------------------------------------------------------------------------------
+
+
+class FaxState(enum.StrEnum):
+    QUEUED = "queued"
+    RENDERING = "rendering"
+    DIALING = "dialing"
+    SENDING = "sending"
+    SENT = "sent"
+    RETRY_WAIT = "retry-wait"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+FAX_FINAL = (FaxState.SENT, FaxState.FAILED, FaxState.CANCELLED)
+FAX_WAITING = (FaxState.QUEUED, FaxState.RETRY_WAIT)
+
+
+class FaxSettings(Base):
+    """An account's own fax settings (the platform's "Fax settings"); unset fields inherit.
+
+    A customer inherits from its reseller, a reseller from the global settings. The mailbox
+    password is encrypted with C2_SECRET_KEY and never shown back.
+    """
+
+    __tablename__ = "fax_settings"
+
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True
+    )
+    retries: Mapped[int | None] = mapped_column(Integer)
+    imap_host: Mapped[str | None] = mapped_column(String(255))
+    imap_port: Mapped[int | None] = mapped_column(Integer)
+    imap_user: Mapped[str | None] = mapped_column(String(254))
+    imap_password: Mapped[str | None] = mapped_column(Text)
+    imap_tls: Mapped[bool | None] = mapped_column(Boolean)
+    server: Mapped[str | None] = mapped_column(String(64))
+    countries: Mapped[str | None] = mapped_column(String(500))
+    allow_premium: Mapped[bool | None] = mapped_column(Boolean)
+    daily_pages: Mapped[int | None] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class FaxSender(Base):
+    """An address allowed to send faxes by mail for an account (the platform's "Fax Email Id")."""
+
+    __tablename__ = "fax_senders"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), index=True
+    )
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    smtp_password_hash: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    account: Mapped[Account] = relationship(lazy="joined")
+
+
+class Did(Base):
+    """A phone number the platform routes to an account. The routing issue extends it."""
+
+    __tablename__ = "dids"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[str] = mapped_column(String(32), unique=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    forward_type: Mapped[str | None] = mapped_column(String(16))
+    destination: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    account: Mapped[Account] = relationship(lazy="joined")
+
+
+class FaxRequest(Base):
+    """One fax to send (one mail, one /fax send): its documents, rendered once for every number."""
+
+    __tablename__ = "fax_requests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    channel: Mapped[Channel] = mapped_column(_enum(Channel))
+    source_ref: Mapped[str | None] = mapped_column(String(400), unique=True)
+    sender_email: Mapped[str | None] = mapped_column(String(254))
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    caller_number: Mapped[str] = mapped_column(String(32), default="")
+    caller_name: Mapped[str] = mapped_column(String(100), default="")
+    subject: Mapped[str] = mapped_column(String(300), default="")
+    cover_text: Mapped[str | None] = mapped_column(Text)
+    tiff_path: Mapped[str | None] = mapped_column(String(500))
+    pages: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    account: Mapped[Account] = relationship(lazy="joined")
+    person: Mapped[Person | None] = relationship(lazy="joined")
+    documents: Mapped[list[FaxDocument]] = relationship(
+        order_by="FaxDocument.position", lazy="raise_on_sql", cascade="all, delete-orphan"
+    )
+
+
+class FaxDocument(Base):
+    __tablename__ = "fax_documents"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    request_id: Mapped[int] = mapped_column(
+        ForeignKey("fax_requests.id", ondelete="CASCADE"), index=True
+    )
+    position: Mapped[int] = mapped_column(Integer)
+    filename: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(127))
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class FaxJob(Base):
+    """One destination of a fax request, claimed by one worker at a time with a lease."""
+
+    __tablename__ = "fax_jobs"
+    __table_args__ = (Index("ix_fax_jobs_due", "state", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("fax_requests.id"), index=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    number: Mapped[str] = mapped_column(String(32))
+    state: Mapped[FaxState] = mapped_column(_enum(FaxState), default=FaxState.QUEUED)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    max_attempts: Mapped[int] = mapped_column(Integer)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    lease_owner: Mapped[str | None] = mapped_column(String(100))
+    lease_until: Mapped[datetime | None]
+    call_uuid: Mapped[str | None] = mapped_column(String(36))
+    server: Mapped[str | None] = mapped_column(String(64))
+    result_code: Mapped[int | None] = mapped_column(Integer)
+    result_text: Mapped[str] = mapped_column(Text, default="")
+    hangup_cause: Mapped[str] = mapped_column(String(64), default="")
+    pages_sent: Mapped[int | None] = mapped_column(Integer)
+    pages_total: Mapped[int | None] = mapped_column(Integer)
+    remote_station_id: Mapped[str] = mapped_column(String(100), default="")
+    bit_rate: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+
+    request: Mapped[FaxRequest] = relationship(lazy="joined")
+
+
+class FaxAttempt(Base):
+    """One call made for a job: kept so a restart can reconcile it with the switch."""
+
+    __tablename__ = "fax_attempts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("fax_jobs.id", ondelete="CASCADE"), index=True)
+    call_uuid: Mapped[str] = mapped_column(String(36), unique=True)
+    server: Mapped[str] = mapped_column(String(64))
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    answered_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None]
+    outcome: Mapped[str] = mapped_column(String(32), default="")
+    result_code: Mapped[int | None] = mapped_column(Integer)
+    result_text: Mapped[str] = mapped_column(Text, default="")
+    hangup_cause: Mapped[str] = mapped_column(String(64), default="")
+    pages: Mapped[int | None] = mapped_column(Integer)
+
+
+class ReceivedFax(Base):
+    """A fax received on a FOIP DID (Fax2Mail), stored once per call before it is mailed."""
+
+    __tablename__ = "received_faxes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    call_uuid: Mapped[str] = mapped_column(String(64), unique=True)
+    did_number: Mapped[str] = mapped_column(String(32), default="")
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"), index=True)
+    caller_id: Mapped[str] = mapped_column(String(64), default="")
+    remote_station_id: Mapped[str] = mapped_column(String(100), default="")
+    success: Mapped[bool] = mapped_column(Boolean, default=False)
+    result_code: Mapped[int | None] = mapped_column(Integer)
+    result_text: Mapped[str] = mapped_column(Text, default="")
+    pages: Mapped[int] = mapped_column(Integer, default=0)
+    tiff_path: Mapped[str] = mapped_column(String(500), default="")
+    email: Mapped[str] = mapped_column(String(254), default="")
+    outcome: Mapped[str] = mapped_column(String(32), default="")
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)

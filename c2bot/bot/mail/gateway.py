@@ -7,11 +7,12 @@ the sending server keeps the message and tries again; nothing is accepted that i
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import secrets
 from collections.abc import Callable
 
-from aiosmtpd.smtp import SMTP, Envelope, Session
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, Session
 from prometheus_client import CollectorRegistry, Counter
 from sqlalchemy.exc import InterfaceError, OperationalError
 
@@ -26,9 +27,10 @@ from c2bot.bot.mailparse import (
     parse_mail,
 )
 from c2bot.bot.services import Services
+from c2bot.handlers.fax import password_matches, sender_for
 
 log = logging.getLogger(__name__)
-MAILBOXES = ("support", "bot")
+MAILBOXES = ("support", "bot", "fax")
 
 
 class Status:
@@ -38,7 +40,8 @@ class Status:
     NO_MAILBOX = "550 5.1.1 No such mailbox here: {address}"
     UNKNOWN_CASE_ADDRESS = "550 5.1.1 This case reply address is unknown or no longer valid"
     UNKNOWN_CONFIRMATION = "550 5.1.1 This confirmation address is unknown or was used already"
-    FAX_LATER = "550 5.1.1 Mail2Fax is not enabled on this server"
+    AUTH_OK = "235 2.7.0 Authentication successful"
+    AUTH_FAILED = "535 5.7.8 Authentication credentials invalid"
     MALFORMED = "554 5.6.0 Message not accepted: {reason}"
     TEMP_DB = "451 4.3.0 Temporary problem storing the message; please try again later"
     TEMP_BUG = "451 4.3.0 Temporary problem (ref {ref}); please try again later"
@@ -82,8 +85,6 @@ class CaseMailHandler:
             return Status.NO_RELAY.format(domain=self.domain)
         if mailbox in MAILBOXES:
             return None
-        if mailbox == "fax":
-            return Status.FAX_LATER
         case_token = extract_case_token(address, self.domain)
         confirm_token = extract_token(address, self.domain, "bot")
         if case_token is None and confirm_token is None:
@@ -112,7 +113,10 @@ class CaseMailHandler:
         except MalformedMail as error:
             self.refused.labels("554").inc()
             return Status.MALFORMED.format(reason=str(error))
-        deliveries = [self._delivery(a, envelope, sender, raw, mail) for a in envelope.rcpt_tos]
+        login = session.auth_data if isinstance(session.auth_data, str) else None
+        deliveries = [
+            self._delivery(a, envelope, sender, raw, mail, login) for a in envelope.rcpt_tos
+        ]
         for delivery in deliveries:
             status = await self._deliver(delivery)
             if status is not None:
@@ -141,7 +145,13 @@ class CaseMailHandler:
         return None
 
     def _delivery(
-        self, address: str, envelope: Envelope, sender: str, raw: bytes, mail: ParsedMail
+        self,
+        address: str,
+        envelope: Envelope,
+        sender: str,
+        raw: bytes,
+        mail: ParsedMail,
+        authenticated: str | None = None,
     ) -> Delivery:
         mailbox = local_part(address, self.domain) or ""
         token = extract_case_token(address, self.domain)
@@ -157,7 +167,60 @@ class CaseMailHandler:
             recipients=", ".join(envelope.rcpt_tos),
             raw=raw,
             mail=mail,
+            authenticated=authenticated,
         )
+
+    # SMTP AUTH (PLAIN and LOGIN) for Mail2Fax senders that have an SMTP password. aiosmtpd
+    # prefers these handler hooks over its own, so the password check can await the database.
+
+    async def auth_PLAIN(self, server: SMTP, args: list[str]) -> AuthResult:
+        if len(args) == 1:
+            data = await server.challenge_auth("")
+            if not isinstance(data, bytes):
+                return AuthResult(success=False, handled=False)
+        else:
+            try:
+                data = base64.b64decode(args[1].encode(), validate=True)
+            except ValueError:
+                return AuthResult(success=False, handled=False, message="501 5.5.2 Bad base64")
+        parts = data.split(b"\x00")
+        if len(parts) != 3:
+            return AuthResult(
+                success=False, handled=False, message="501 5.5.2 Cannot split auth value"
+            )
+        return await self._check_login(parts[1], parts[2])
+
+    async def auth_LOGIN(self, server: SMTP, args: list[str]) -> AuthResult:
+        if len(args) == 1:
+            login = await server.challenge_auth(server.AuthLoginUsernameChallenge)
+        else:
+            try:
+                login = base64.b64decode(args[1].encode(), validate=True)
+            except ValueError:
+                return AuthResult(success=False, handled=False, message="501 5.5.2 Bad base64")
+        if not isinstance(login, bytes):
+            return AuthResult(success=False, handled=False)
+        password = await server.challenge_auth(server.AuthLoginPasswordChallenge)
+        if not isinstance(password, bytes):
+            return AuthResult(success=False, handled=False)
+        return await self._check_login(login, password)
+
+    async def _check_login(self, login: bytes, password: bytes) -> AuthResult:
+        address = login.decode("utf-8", "replace").strip().lower()
+        try:
+            async with self.services.sessions() as db:
+                sender = await sender_for(db, address)
+        except TRANSIENT:
+            log.exception("SMTP AUTH lookup failed")
+            return AuthResult(
+                success=False, handled=False, message="454 4.7.0 Temporary authentication failure"
+            )
+        stored = sender.smtp_password_hash if sender else None
+        ok = await asyncio.to_thread(password_matches, stored, password.decode("utf-8", "replace"))
+        if not ok:
+            self.refused.labels("535").inc()
+            return AuthResult(success=False, handled=False, message=Status.AUTH_FAILED)
+        return AuthResult(success=True, auth_data=address, message=Status.AUTH_OK)
 
 
 class SmtpListener:
@@ -185,10 +248,16 @@ class SmtpListener:
 class MailGateway(SmtpListener):
     """Our SMTP server: case mail, commands by mail, with the limits from settings."""
 
-    def __init__(self, services: Services, outbox: Outbox, registry: CollectorRegistry) -> None:
+    def __init__(
+        self,
+        services: Services,
+        outbox: Outbox,
+        registry: CollectorRegistry,
+        fax_wake: Callable[[], None] | None = None,
+    ) -> None:
         super().__init__(self._protocol)
         self.services = services
-        self.handler = CaseMailHandler(services, Intake(services, outbox), registry)
+        self.handler = CaseMailHandler(services, Intake(services, outbox, fax_wake), registry)
 
     def _protocol(self) -> SMTP:
         settings = self.services.settings
@@ -200,6 +269,9 @@ class MailGateway(SmtpListener):
             ident="c2bot ESMTP",
             timeout=300,
             loop=asyncio.get_running_loop(),
+            # AUTH is offered without STARTTLS: put the listener on a private network or behind
+            # a TLS-terminating proxy (README, "Mail2Fax").
+            auth_require_tls=False,
         )
 
     async def start(self, host: str, port: int) -> None:

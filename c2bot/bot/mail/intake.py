@@ -6,12 +6,14 @@
   not the token's recipient is posted as unverified and changes nothing; bounces mark the
   address failing.
 - `bot@` runs the subject as a command for a known sender and mails the answer back.
+- `fax@` queues a fax from an authorised sender (see `faxmail.py`).
 Automatic mail (auto-replies, lists, bounces, our own) never opens a case or gets an answer.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -19,6 +21,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from c2bot.bot.commands import changes_something, run_line
+from c2bot.bot.mail.faxmail import FaxMailIntake
 from c2bot.bot.mail.notify import new_token
 from c2bot.bot.mail.outbox import Outbox, enqueue
 from c2bot.bot.mailcompose import case_number_from_subject, compose_mail
@@ -59,13 +62,18 @@ class Delivery:
     recipients: str
     raw: bytes
     mail: ParsedMail
+    authenticated: str | None = None
+    fax_scope: int | None = None
 
 
 class Intake:
-    def __init__(self, services: Services, outbox: Outbox) -> None:
+    def __init__(
+        self, services: Services, outbox: Outbox, fax_wake: Callable[[], None] | None = None
+    ) -> None:
         self.services = services
         self.outbox = outbox
         self.domain = services.settings.mail_domain
+        self.fax = FaxMailIntake(services, fax_wake)
 
     async def deliver(self, delivery: Delivery) -> None:
         """Act on one message; every outcome is recorded before we return (and say 250)."""
@@ -87,8 +95,24 @@ class Intake:
             await self._support(delivery)
         elif delivery.mailbox == "confirm":
             await self._confirm(delivery)
+        elif delivery.mailbox == "fax":
+            await self._fax(delivery)
         else:
             await self._command(delivery)
+
+    async def record_raw(self, raw: bytes, outcome: str, detail: str) -> None:
+        """Keep a message that could not even be parsed (from a mailbox: nobody to answer)."""
+        async with self.services.sessions.begin() as session:
+            session.add(
+                InboundMail(
+                    envelope_from="",
+                    recipients="imap",
+                    raw=raw,
+                    outcome=outcome,
+                    detail=detail[:2000],
+                    received_at=self.services.clock(),
+                )
+            )
 
     async def shunt(self, delivery: Delivery, reason: str) -> None:
         """Keep a message we could not act on for a human (Mailman's shunt), so it is not lost."""
@@ -143,6 +167,16 @@ class Intake:
             await self._stranger(delivery)
         else:
             await self._open_case(delivery, actor)
+
+    async def _fax(self, delivery: Delivery) -> None:
+        outcome, detail = await self.fax.deliver(
+            delivery.mail,
+            delivery.raw,
+            authenticated=delivery.authenticated,
+            via="imap" if delivery.recipients.startswith("imap") else "smtp",
+            scope=delivery.fax_scope,
+        )
+        await self._record(delivery, outcome, detail)
 
     async def _case_by_subject(self, session: AsyncSession, mail: ParsedMail) -> int | None:
         """`[Case #N]` in the subject, from the case's own contact (headers and token lost).

@@ -25,7 +25,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from c2bot.bot.services import Services
-from c2bot.bot.slack import actions, case_form, commands, home, messages, notes, people
+from c2bot.bot.slack import (
+    actions,
+    case_form,
+    commands,
+    fax_form,
+    home,
+    messages,
+    notes,
+    people,
+)
 from c2bot.bot.slack.inbox import COMMAND, THREAD_MESSAGE
 from c2bot.bot.slack.kit import Asker, InFlight, SlackKit
 from c2bot.bot.slack.notify import REPOST_AFTER, SlackThreads
@@ -98,6 +107,7 @@ class SlackFrontDoor:
         people.register(self.app, self.kit)  # first: every listener below needs the actor
         commands.register(self.app, self.kit)
         case_form.register(self.app, self.kit)
+        fax_form.register(self.app, self.kit)
         actions.register(self.app, self.kit)
         notes.register(self.app, self.kit)
         messages.register(self.app, self.kit)
@@ -169,6 +179,8 @@ class SlackFrontDoor:
         if row.kind == THREAD_MESSAGE:
             asker = messages.thread_asker(self.kit, row.user_id, row.payload)
             return messages.write_on_case(self.kit, ctx, asker, row.payload)
+        if row.kind == fax_form.FAX_FORM:
+            return fax_form.replay(self.kit, ctx, row)
         request, files = case_form.read_form_once(row.payload["view_id"], row.payload["values"])
         asker = Asker(self.client, row.user_id)
         return case_form.open_from_form(self.kit, ctx, asker, request, files)

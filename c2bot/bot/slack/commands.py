@@ -9,7 +9,8 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.async_context import AsyncBoltContext
 
 from c2bot.bot.commands import changes_something, run_command
-from c2bot.bot.slack import case_form, people
+from c2bot.bot.faxcommands import FAX_SEND, FaxShown
+from c2bot.bot.slack import case_form, fax_form, people
 from c2bot.bot.slack.inbox import COMMAND
 from c2bot.bot.slack.kit import Asker, SlackKit
 from c2bot.handlers.replies import OpenForm
@@ -24,10 +25,14 @@ async def answer_command(kit: SlackKit, asker: Asker, command: dict[str, Any]) -
         return
     ctx = kit.context(actor)
     outcome = await run_command(ctx, command["command"], command.get("text") or "", forms=True)
-    if isinstance(outcome.result, OpenForm):
+    if isinstance(outcome.result, OpenForm) and outcome.result.form == FAX_SEND:
+        await fax_form.open_form(kit, ctx, command["trigger_id"])
+    elif isinstance(outcome.result, OpenForm):
         await case_form.open_form(kit, ctx, outcome.result, command["trigger_id"])
     else:
         await asker.show(outcome.result)
+    if isinstance(outcome.result, FaxShown):
+        await fax_form.share_preview(kit, asker, outcome.result)
 
 
 def kept_command(command: dict[str, Any]) -> dict[str, Any]:
