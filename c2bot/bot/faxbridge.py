@@ -12,6 +12,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
+from datetime import timedelta
 from typing import Any
 
 from c2bot.bot.http import HealthCheck
@@ -23,6 +24,7 @@ from c2bot.bot.services import Services
 from c2bot.faxgw.events import FaxFanout
 from c2bot.faxgw.imap import Mailbox, MailboxPoller
 from c2bot.faxgw.receive import FaxReceiver
+from c2bot.faxgw.render import close_renderers
 from c2bot.faxgw.worker import CallRouter, FaxWorker
 from c2bot.storage.crypto import SecretUnreadable, unseal
 from c2bot.storage.fax import Mailbox as StoredMailbox
@@ -33,6 +35,8 @@ log = logging.getLogger(__name__)
 
 Spawn = Callable[[str, Callable[[], Awaitable[None]]], None]
 MAILBOX_REFRESH_SECONDS = 60.0
+RESUME_EVERY_SECONDS = 1.0
+RESUME_AFTER = timedelta(0)
 
 
 class FaxBridge:
@@ -53,7 +57,8 @@ class FaxBridge:
         self.worker: FaxWorker | None = None
         self.receiver: FaxReceiver | None = None
         self.pollers: dict[str, tuple[MailboxPoller, asyncio.Task[None]]] = {}
-        self.intake = Intake(services, outbox, self.wake)
+        self.intake = Intake(services, outbox)
+        services.wakers["fax"] = self.wake
         self.stopping = asyncio.Event()
 
     def wake(self) -> None:
@@ -75,6 +80,8 @@ class FaxBridge:
             spawn("fax worker", self.worker.run)
         if "imap" in self.parts:
             spawn("fax mailboxes", self._mailboxes)
+        if "fax" in self.parts:
+            spawn("pending fax mail", self._resume_pending)
 
     async def stop(self) -> None:
         self.stopping.set()
@@ -88,6 +95,7 @@ class FaxBridge:
             await self.worker.stop()
         if self.pool is not None:
             await self.pool.stop()
+        await close_renderers()
 
     def health_checks(self) -> dict[str, HealthCheck]:
         checks: dict[str, HealthCheck] = {}
@@ -111,6 +119,16 @@ class FaxBridge:
 
     async def _mailbox_health(self) -> dict[str, object]:
         return {key: poller.health() for key, (poller, _) in self.pollers.items()}
+
+    async def _resume_pending(self) -> None:
+        """Fax mails accepted (250) by a process that stopped before acting on them."""
+        while not self.stopping.is_set():
+            try:
+                await self.intake.resume_faxes(RESUME_AFTER)
+            except Exception:
+                log.exception("taking up pending fax mail failed; trying again")
+            with suppress(TimeoutError):
+                await asyncio.wait_for(self.stopping.wait(), RESUME_EVERY_SECONDS)
 
     # --- fax mailboxes over IMAP ----------------------------------------------------------------
 

@@ -73,6 +73,7 @@ async def _fax_send(ctx: Context, inv: Invocation) -> Result:
         account=inv.get("account"),
         caller=inv.get("caller"),
         caller_name=inv.get("name"),
+        source_ref=ctx.request_ref,
     )
     return (await fax.submit_fax(ctx, submission)).reply()
 

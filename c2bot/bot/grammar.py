@@ -17,6 +17,18 @@ from c2bot.handlers.errors import Refusal
 from c2bot.handlers.replies import OpenForm, Reply
 
 KEY = re.compile(r"^([a-z][a-z_-]*):(.*)$", re.DOTALL)
+SECRET_KEYS = ("password",)
+_SECRET_VALUE = re.compile(r"\b(" + "|".join(SECRET_KEYS) + r'):("[^"]*"|\S+)', re.IGNORECASE)
+
+
+def has_secret(line: str) -> bool:
+    """Whether a command line carries a secret value (e.g. `password:...`)."""
+    return _SECRET_VALUE.search(line) is not None
+
+
+def redact(line: str) -> str:
+    """The line with secret values replaced, for logs, records and quoting it back."""
+    return _SECRET_VALUE.sub(lambda m: f"{m.group(1)}:[hidden]", line)
 
 
 class UsageError(Refusal):

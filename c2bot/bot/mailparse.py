@@ -16,7 +16,7 @@ from email.errors import HeaderParseError
 from email.header import decode_header, make_header
 from email.headerregistry import AddressHeader
 from email.message import EmailMessage, Message
-from email.parser import BytesParser, HeaderParser
+from email.parser import BytesHeaderParser, BytesParser, HeaderParser
 from email.utils import getaddresses
 from html.parser import HTMLParser
 
@@ -81,6 +81,18 @@ def parse_mail(raw: bytes, envelope_from: str) -> ParsedMail:
         automatic_reason=automatic_reason(msg, envelope_from),
         bounce=bounce_report(msg),
     )
+
+
+def check_headers(raw: bytes, envelope_from: str) -> None:
+    """The checks of `parse_mail` that need only the header block: cheap enough to run before
+    a message is accepted whose body is parsed later."""
+    if not raw.strip():
+        raise MalformedMail("The mail is empty.")
+    msg = BytesHeaderParser(EmailMessage, policy=policy.default).parsebytes(raw)
+    if not msg.keys():
+        raise MalformedMail("The data is not a mail: it has no header block.")
+    if not _addresses(msg, "From") and not _is_null_sender(envelope_from):
+        raise MalformedMail("The mail has no usable From address.")
 
 
 def _parse_bytes(raw: bytes) -> EmailMessage:

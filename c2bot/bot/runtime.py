@@ -86,7 +86,8 @@ class Runtime:
         self.fax = FaxBridge(services, self.outbox, self.parts, self.slack)
         await self.fax.start(self._spawn)
         if "smtp" in self.parts:
-            self.mail = MailGateway(services, self.outbox, self.registry, self.fax.wake)
+            self.mail = MailGateway(services, self.outbox, self.registry)
+            self.mail.handler.take_up_faxes = "fax" in self.parts
             await self.mail.start(self.settings.smtp_host, self.settings.smtp_port)
         if "http" in self.parts:
             await self._start_http(services)

@@ -40,6 +40,7 @@ class Services:
     notifier: Notifier = field(default_factory=Notifier)
     clock: Callable[[], datetime] = utcnow
     sessions: SessionFactory = field(init=False)
+    wakers: dict[str, Callable[[], None]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.sessions = session_factory(self.engine)
@@ -52,4 +53,11 @@ class Services:
             settings=self.settings,
             events=self.notifier,
             clock=self.clock,
+            nudge=self.nudge,
         )
+
+    def nudge(self, worker: str) -> None:
+        """Tell a background worker in this process (e.g. "fax") that new work is committed."""
+        wake = self.wakers.get(worker)
+        if wake is not None:
+            wake()

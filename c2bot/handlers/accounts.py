@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from c2bot.handlers import audit
 from c2bot.handlers.context import Actor, Context
@@ -14,6 +16,8 @@ from c2bot.handlers.errors import Invalid, NotAllowed, NotFound
 from c2bot.handlers.permissions import check_account, check_staff, visible_accounts
 from c2bot.handlers.replies import Reply, Table
 from c2bot.storage.models import Account, Contact, Person, Role
+
+S = TypeVar("S", bound=Select[Any])
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,42 @@ async def account_by_number(session: AsyncSession, number: str) -> Account:
     if account is None:
         raise NotFound(f"There is no account {number}.")
     return account
+
+
+async def target_account(
+    session: AsyncSession, ctx: Context, number: str | None, what: str = "this"
+) -> Account:
+    """The account named by `account:N` (checked), else the actor's own one."""
+    if number:
+        account = await account_by_number(session, number)
+        await check_account(session, ctx.actor, account.id)
+        return account
+    if ctx.actor.account_id is None:
+        raise Invalid(
+            f"Name the account {what} is for: account:NUMBER.", {"account": "Name the account."}
+        )
+    found = await session.get(Account, ctx.actor.account_id)
+    if found is None:
+        raise NotFound("Your account no longer exists; ask support to relink you.")
+    return found
+
+
+async def scoped(
+    session: AsyncSession,
+    ctx: Context,
+    stmt: S,
+    column: InstrumentedAttribute[int],
+    number: str | None,
+) -> S:
+    """A listing narrowed to the accounts the actor may see, and to `account:N` if given."""
+    visible = await visible_accounts(session, ctx.actor)
+    if visible is not None:
+        stmt = stmt.where(column.in_(visible))
+    if number:
+        account = await account_by_number(session, number)
+        await check_account(session, ctx.actor, account.id)
+        stmt = stmt.where(column == account.id)
+    return stmt
 
 
 async def add_account(ctx: Context, request: NewAccount) -> Reply:

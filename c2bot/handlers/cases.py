@@ -15,12 +15,12 @@ from sqlalchemy import CursorResult, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from c2bot.handlers import audit
-from c2bot.handlers.accounts import account_by_number
+from c2bot.handlers.accounts import scoped, target_account
 from c2bot.handlers.business_time import due_at
 from c2bot.handlers.context import Context
 from c2bot.handlers.errors import Invalid, NotFound
 from c2bot.handlers.events import CaseEvent, CaseEventKind
-from c2bot.handlers.permissions import check_account, check_staff, visible_accounts
+from c2bot.handlers.permissions import check_staff, visible_accounts
 from c2bot.handlers.replies import Reply, Table
 from c2bot.storage.models import (
     Account,
@@ -203,7 +203,7 @@ async def check_new_case(ctx: Context, request: NewCase) -> None:
     """Raise what `open_case` would refuse, writing nothing: a form checks before it closes."""
     validate_new_case(request)
     async with ctx.sessions() as session:
-        account = await _target_account(session, ctx, request.account)
+        account = await target_account(session, ctx, request.account, "the case")
         await _contact_for(session, ctx, account, request.contact)
 
 
@@ -215,7 +215,7 @@ async def open_case(ctx: Context, request: NewCase) -> CaseView:
         earlier = await _opened_by(session, ctx.channel, request.source_ref)
         if earlier is not None:
             return case_view(earlier)
-        account = await _target_account(session, ctx, request.account)
+        account = await target_account(session, ctx, request.account, "the case")
         contact_name, contact_email = await _contact_for(session, ctx, account, request.contact)
         target = ctx.settings.targets[request.priority.value]
         case = Case(
@@ -258,21 +258,6 @@ async def _opened_by(session: AsyncSession, channel: Channel, ref: str | None) -
     return await session.scalar(
         select(Case).where(Case.source == channel, Case.source_ref == ref).limit(1)
     )
-
-
-async def _target_account(session: AsyncSession, ctx: Context, number: str | None) -> Account:
-    if number:
-        account = await account_by_number(session, number)
-        await check_account(session, ctx.actor, account.id)
-        return account
-    if ctx.actor.account_id is None:
-        raise Invalid(
-            "Name the account the case is for: account:NUMBER.", {"account": "Name the account."}
-        )
-    found = await session.get(Account, ctx.actor.account_id)
-    if found is None:
-        raise NotFound("Your account no longer exists; ask support to relink you.")
-    return found
 
 
 async def _contact_for(
@@ -334,13 +319,7 @@ async def load_visible_case(session: AsyncSession, ctx: Context, number: int) ->
 async def list_cases(ctx: Context, query: CaseFilter) -> Reply:
     async with ctx.sessions() as session:
         stmt = select(Case).order_by(Case.id.desc()).limit(200)
-        visible = await visible_accounts(session, ctx.actor)
-        if visible is not None:
-            stmt = stmt.where(Case.account_id.in_(visible))
-        if query.account:
-            account = await account_by_number(session, query.account)
-            await check_account(session, ctx.actor, account.id)
-            stmt = stmt.where(Case.account_id == account.id)
+        stmt = await scoped(session, ctx, stmt, Case.account_id, query.account)
         if query.status:
             stmt = stmt.where(Case.status == query.status)
         elif not query.include_closed:

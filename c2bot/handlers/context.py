@@ -51,3 +51,9 @@ class Context:
     settings: Settings
     events: CaseEvents = field(default_factory=NoEvents)
     clock: Callable[[], datetime] = utcnow
+    # Wakes a background worker after a commit (the fax worker polls anyway; this saves the
+    # wait). Other processes' workers find the work at their next poll.
+    nudge: Callable[[str], None] = lambda worker: None
+    # What makes this request the same request when it is replayed or sent again (a Slack inbox
+    # row, a confirmed mail command): handlers that create things use it to create them once.
+    request_ref: str | None = None

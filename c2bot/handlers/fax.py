@@ -25,7 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from c2bot.config.settings import parse_countries, parse_esl_hosts
-from c2bot.handlers.accounts import account_by_number, normalise_email
+from c2bot.handlers.accounts import normalise_email, scoped, target_account
 from c2bot.handlers.audit import record
 from c2bot.handlers.context import Context
 from c2bot.handlers.errors import Invalid, NotAllowed, NotFound
@@ -141,7 +141,7 @@ async def allow_sender(
     """Authorise an address to send faxes by mail for an account (optionally with SMTP AUTH)."""
     address = normalise_email(email)
     async with ctx.sessions() as session:
-        account = await _target_account(session, ctx, account_number)
+        account = await target_account(session, ctx, account_number)
         existing = await session.scalar(select(FaxSender).where(FaxSender.email == address))
         if existing is not None and existing.account_id != account.id:
             raise Invalid(
@@ -181,13 +181,7 @@ async def remove_sender(ctx: Context, email: str) -> Reply:
 async def list_senders(ctx: Context, account_number: str | None = None) -> Reply:
     async with ctx.sessions() as session:
         stmt = select(FaxSender).order_by(FaxSender.email)
-        visible = await visible_accounts(session, ctx.actor)
-        if visible is not None:
-            stmt = stmt.where(FaxSender.account_id.in_(visible))
-        if account_number:
-            account = await account_by_number(session, account_number)
-            await check_account(session, ctx.actor, account.id)
-            stmt = stmt.where(FaxSender.account_id == account.id)
+        stmt = await scoped(session, ctx, stmt, FaxSender.account_id, account_number)
         senders = list(await session.scalars(stmt))
     rows = tuple(
         (s.email, s.account.number, "yes" if s.smtp_password_hash else "no") for s in senders
@@ -261,7 +255,7 @@ async def set_fax_settings(ctx: Context, change: FaxSettingsChange) -> Reply:
                 {"server": "unknown"},
             )
     async with ctx.sessions() as session:
-        account = await _target_account(session, ctx, change.account)
+        account = await target_account(session, ctx, change.account)
         touching_guard = [
             name
             for name in GUARD_FIELDS
@@ -303,7 +297,7 @@ def _server_names(ctx: Context) -> list[str]:
 
 async def show_fax_settings(ctx: Context, account_number: str | None = None) -> Reply:
     async with ctx.sessions() as session:
-        account = await _target_account(session, ctx, account_number)
+        account = await target_account(session, ctx, account_number)
         policy = await fax_policy(session, ctx.settings, account.id)
         own = await session.get(FaxSettings, account.id)
         today = await pages_sent_since(session, account.id, _day_start(ctx, account))
@@ -354,7 +348,7 @@ async def set_did_foip(ctx: Context, number: str, email: str, account_number: st
     async with ctx.sessions() as session:
         did = await session.scalar(select(Did).where(Did.number == e164))
         if did is None:
-            account = await _target_account(session, ctx, account_number)
+            account = await target_account(session, ctx, account_number)
             if ctx.actor.role is Role.CUSTOMER:
                 raise NotAllowed(
                     f"{e164} is not one of your numbers; your reseller or support adds numbers."
@@ -388,13 +382,7 @@ async def set_did_foip(ctx: Context, number: str, email: str, account_number: st
 async def list_dids(ctx: Context, account_number: str | None = None) -> Reply:
     async with ctx.sessions() as session:
         stmt = select(Did).order_by(Did.number)
-        visible = await visible_accounts(session, ctx.actor)
-        if visible is not None:
-            stmt = stmt.where(Did.account_id.in_(visible))
-        if account_number:
-            account = await account_by_number(session, account_number)
-            await check_account(session, ctx.actor, account.id)
-            stmt = stmt.where(Did.account_id == account.id)
+        stmt = await scoped(session, ctx, stmt, Did.account_id, account_number)
         dids = list(await session.scalars(stmt))
     rows = tuple(
         (d.number, d.account.number, d.forward_type or "unset", d.destination or "") for d in dids
@@ -466,13 +454,20 @@ class FaxAccepted:
         )
 
 
-async def submit_fax(ctx: Context, sub: FaxSubmission, *, partial: bool = False) -> FaxAccepted:
-    """Validate and store a fax request with one job per number, idempotent by `source_ref`.
+@dataclass(frozen=True)
+class _Checked:
+    account: Account
+    policy: FaxPolicy
+    numbers: list[str]
+    refused: list[tuple[str, str]]
+    caller_number: str
+    caller_name: str
 
-    With `partial`, numbers that fail the checks are reported in `refused` and the others are
-    still sent (Mail2Fax: one bad number in a subject should not stop the rest); otherwise any
-    bad number refuses the whole request, with every problem named.
-    """
+
+async def _check(
+    session: AsyncSession, ctx: Context, sub: FaxSubmission, *, partial: bool
+) -> _Checked:
+    """Everything `submit_fax` refuses, in the order a person would fix it."""
     if not sub.files and not (sub.text and sub.text.strip()):
         raise Invalid(
             "There is nothing to fax: attach a document or give the text to send.",
@@ -482,33 +477,51 @@ async def submit_fax(ctx: Context, sub: FaxSubmission, *, partial: bool = False)
         raise Invalid("No fax number was given.", {"number": "missing"})
     if len(sub.numbers) > MAX_NUMBERS:
         raise Invalid(f"At most {MAX_NUMBERS} fax numbers at a time.", {"number": "too many"})
+    account = await target_account(session, ctx, sub.account, "the fax")
+    policy = await fax_policy(session, ctx.settings, account.id)
+    numbers, refused = _checked_numbers(sub.numbers, policy, ctx.settings.fax_country)
+    if refused and (not partial or not numbers):
+        detail = " ".join(why for _, why in refused)
+        raise Invalid(f"Not sent: {detail}", {"number": detail})
+    sent_today = await pages_sent_since(session, account.id, _day_start(ctx, account))
+    if policy.daily_pages and sent_today >= policy.daily_pages:
+        raise Invalid(
+            f"Account {account.number} has sent its {policy.daily_pages} fax pages for today; "
+            "the limit resets at midnight, or support can raise it.",
+            {"number": "daily page limit"},
+        )
+    caller_number, caller_name = await _caller(session, ctx, account, sub)
+    return _Checked(account, policy, numbers, refused, caller_number, caller_name)
+
+
+async def check_submission(ctx: Context, sub: FaxSubmission) -> None:
+    """What `submit_fax` would refuse, without storing anything (a form checks before closing)."""
+    async with ctx.sessions() as session:
+        await _check(session, ctx, sub, partial=False)
+
+
+async def submit_fax(ctx: Context, sub: FaxSubmission, *, partial: bool = False) -> FaxAccepted:
+    """Validate and store a fax request with one job per number, idempotent by `source_ref`.
+
+    With `partial`, numbers that fail the checks are reported in `refused` and the others are
+    still sent (Mail2Fax: one bad number in a subject should not stop the rest); otherwise any
+    bad number refuses the whole request, with every problem named.
+    """
     async with ctx.sessions() as session:
         if sub.source_ref:
             earlier = await _request_by_ref(session, sub.source_ref)
             if earlier is not None:
                 return await _accepted(session, earlier, duplicate=True)
-        account = await _target_account(session, ctx, sub.account)
-        policy = await fax_policy(session, ctx.settings, account.id)
-        numbers, refused = _checked_numbers(sub.numbers, policy, ctx.settings.fax_country)
-        if refused and (not partial or not numbers):
-            detail = "; ".join(why for _, why in refused)
-            raise Invalid(f"Not sent: {detail}", {"number": refused[0][1]})
-        sent_today = await pages_sent_since(session, account.id, _day_start(ctx, account))
-        if policy.daily_pages and sent_today >= policy.daily_pages:
-            raise Invalid(
-                f"Account {account.number} has sent its {policy.daily_pages} fax pages for today; "
-                "the limit resets at midnight, or support can raise it.",
-                {"number": "daily page limit"},
-            )
-        caller_number, caller_name = await _caller(session, ctx, account, sub)
+        checked = await _check(session, ctx, sub, partial=partial)
+        account = checked.account
         request = FaxRequest(
             account_id=account.id,
             channel=ctx.channel,
             source_ref=sub.source_ref,
             sender_email=sub.sender_email or ctx.actor.email,
             person_id=ctx.actor.person_id,
-            caller_number=caller_number,
-            caller_name=caller_name,
+            caller_number=checked.caller_number,
+            caller_name=checked.caller_name,
             subject=sub.subject[:300],
             cover_text=(sub.text or None),
             created_at=ctx.clock(),
@@ -528,11 +541,11 @@ async def submit_fax(ctx: Context, sub: FaxSubmission, *, partial: bool = False)
                 request=request,
                 account_id=account.id,
                 number=number,
-                max_attempts=policy.retries + 1,
+                max_attempts=checked.policy.retries + 1,
                 next_attempt_at=ctx.clock(),
                 created_at=ctx.clock(),
             )
-            for number in numbers
+            for number in checked.numbers
         ]
         session.add_all(jobs)
         try:
@@ -551,16 +564,18 @@ async def submit_fax(ctx: Context, sub: FaxSubmission, *, partial: bool = False)
             "fax_request",
             request.id,
             account.id,
-            numbers=numbers,
+            numbers=checked.numbers,
             files=[f.filename for f in sub.files],
         )
         await session.commit()
-        return FaxAccepted(
+        accepted = FaxAccepted(
             request_id=request.id,
             jobs=tuple((job.id, job.number) for job in jobs),
             account=account.number,
-            refused=tuple(refused),
+            refused=tuple(checked.refused),
         )
+    ctx.nudge("fax")
+    return accepted
 
 
 def _checked_numbers(
@@ -693,13 +708,7 @@ def describe_state(job: FaxJob) -> str:
 async def list_faxes(ctx: Context, query: FaxFilter) -> Reply:
     async with ctx.sessions() as session:
         stmt = select(FaxJob).order_by(FaxJob.id.desc()).limit(query.limit)
-        visible = await visible_accounts(session, ctx.actor)
-        if visible is not None:
-            stmt = stmt.where(FaxJob.account_id.in_(visible))
-        if query.account:
-            account = await account_by_number(session, query.account)
-            await check_account(session, ctx.actor, account.id)
-            stmt = stmt.where(FaxJob.account_id == account.id)
+        stmt = await scoped(session, ctx, stmt, FaxJob.account_id, query.account)
         if query.state:
             stmt = stmt.where(FaxJob.state == query.state)
         jobs = list(await session.scalars(stmt))
@@ -759,7 +768,8 @@ async def retry_fax(ctx: Context, job_id: int) -> Reply:
         job.finished_at = None
         record(session, ctx, "fax.retry", "fax_job", job.id, job.account_id)
         await session.commit()
-        return Reply(title=f"Fax #{job.id} to {job.number} is queued again.")
+    ctx.nudge("fax")
+    return Reply(title=f"Fax #{job_id} to {job.number} is queued again.")
 
 
 async def cancel_fax(ctx: Context, job_id: int) -> Reply:
@@ -787,16 +797,3 @@ async def cancel_fax(ctx: Context, job_id: int) -> Reply:
 async def _may(session: AsyncSession, ctx: Context, account_id: int) -> bool:
     visible = await visible_accounts(session, ctx.actor)
     return visible is None or account_id in visible
-
-
-async def _target_account(session: AsyncSession, ctx: Context, number: str | None) -> Account:
-    if number:
-        account = await account_by_number(session, number)
-        await check_account(session, ctx.actor, account.id)
-        return account
-    if ctx.actor.account_id is None:
-        raise Invalid("Say which account: account:NUMBER.", {"account": "missing"})
-    account_row = await session.get(Account, ctx.actor.account_id)
-    if account_row is None:
-        raise NotFound("Your account no longer exists.")
-    return account_row

@@ -255,6 +255,7 @@ class InboundMail(Base):
     """Every message we answered 250 to, raw, with what became of it."""
 
     __tablename__ = "inbound_mail"
+    __table_args__ = (Index("ix_inbound_mail_pending", "outcome", "received_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -265,6 +266,10 @@ class InboundMail(Base):
     outcome: Mapped[str] = mapped_column(String(32))
     detail: Mapped[str] = mapped_column(Text, default="")
     case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
+    # The SMTP AUTH login the message came with (Mail2Fax binds the fax to it).
+    auth_login: Mapped[str | None] = mapped_column(String(254))
+    # When a process took up a kept fax mail (a claim that lapses if that process dies).
+    claimed_at: Mapped[datetime | None]
 
 
 class OutboundMail(Base):

@@ -87,3 +87,11 @@ def test_apostrophes_are_words_not_quotes() -> None:
     parsed = parse(CASE, "note 12 customer's line is down")
     assert isinstance(parsed, Invocation)
     assert parsed.values["text"] == "customer's line is down"
+
+
+def test_secrets_are_recognised_and_hidden() -> None:
+    from c2bot.bot.grammar import has_secret, redact
+
+    line = 'fax set user:fax password:"two words" tls:yes PASSWORD:x'
+    assert has_secret(line) and not has_secret("fax list password")
+    assert redact(line) == "fax set user:fax password:[hidden] tls:yes PASSWORD:[hidden]"

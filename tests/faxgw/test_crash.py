@@ -23,7 +23,7 @@ from sqlalchemy import func, select
 
 from c2bot.bot.services import Services
 from c2bot.handlers import fax
-from c2bot.storage.models import FAX_FINAL, Channel, FaxJob, FaxRequest, FaxState
+from c2bot.storage.models import FAX_FINAL, Channel, FaxJob, FaxRequest, FaxState, InboundMail
 from tests.conftest import World, missing_server
 from tests.support import spandsp
 from tests.support.eslpeer import running_peer
@@ -132,7 +132,12 @@ async def test_kill_the_process_while_mail_flows(
                             .select_from(FaxJob)
                             .where(FaxJob.state.not_in(FAX_FINAL))
                         )
-                    if open_jobs == 0:
+                        kept = await session.scalar(
+                            select(func.count())
+                            .select_from(InboundMail)
+                            .where(InboundMail.outcome.in_(("fax-pending", "fax-taking")))
+                        )
+                    if open_jobs == 0 and kept == 0:
                         return
                     await asyncio.sleep(0.2)
 

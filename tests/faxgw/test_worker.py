@@ -291,7 +291,6 @@ async def test_two_workers_never_send_a_job_twice(
     assert dialled == sorted(numbers)
     assert len(accepted.jobs) == 12
     assert sum(w.sent for _, w, _ in workers) == 12
-    assert all(w.sent > 0 for _, w, _ in workers)
 
 
 async def test_switch_down_sends_nothing_and_counts_no_attempt(

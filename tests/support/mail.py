@@ -59,8 +59,8 @@ class MailSink:
             self.changed.notify_all()
         return "250 OK"
 
-    async def start(self) -> None:
-        await self.listener.start("127.0.0.1", 0)
+    async def start(self, port: int = 0) -> None:
+        await self.listener.start("127.0.0.1", port)
 
     @property
     def port(self) -> int:
@@ -90,9 +90,9 @@ class MailSink:
 
 
 @asynccontextmanager
-async def running_sink() -> AsyncIterator[MailSink]:
+async def running_sink(port: int = 0) -> AsyncIterator[MailSink]:
     sink = MailSink()
-    await sink.start()
+    await sink.start(port)
     try:
         yield sink
     finally:

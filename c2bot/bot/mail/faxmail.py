@@ -16,13 +16,13 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable
-from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from c2bot.bot.mail.outbox import enqueue
+from c2bot.bot.mail.records import STRANGER_REPLY_EVERY, told_since
 from c2bot.bot.mailcompose import compose_mail
 from c2bot.bot.mailparse import Attachment, ParsedMail, strip_reply
 from c2bot.bot.services import Services
@@ -39,13 +39,11 @@ from c2bot.storage.models import (
     FaxJob,
     FaxRequest,
     FaxState,
-    InboundMail,
     ReceivedFax,
     Role,
 )
 
 log = logging.getLogger(__name__)
-STRANGER_REPLY_EVERY = timedelta(hours=24)
 SIGNATURE = "\n\n-- \nc2bot fax service"
 
 
@@ -59,10 +57,9 @@ def mail_source_ref(mail: ParsedMail, raw: bytes) -> str:
 class FaxMailIntake:
     """Mail to fax@: check the sender, read the numbers, queue the fax, answer refusals."""
 
-    def __init__(self, services: Services, wake: Callable[[], None] | None = None) -> None:
+    def __init__(self, services: Services) -> None:
         self.services = services
         self.domain = services.settings.mail_domain
-        self.wake = wake
 
     async def deliver(
         self,
@@ -115,24 +112,13 @@ class FaxMailIntake:
                 f"Your fax is on its way to {queued}, but not to:\n\n{lines}\n\n"
                 "Send it again with the numbers corrected.",
             )
-        if self.wake is not None:
-            self.wake()
         jobs = ", ".join(f"#{job}" for job, _ in accepted.jobs)
         return "fax-queued", f"{via}: jobs {jobs}"
 
     async def _stranger(self, session: AsyncSession, mail: ParsedMail, address: str) -> None:
         """Tell an unknown sender once a day how to get authorised; never fax for them."""
         since = self.services.clock() - STRANGER_REPLY_EVERY
-        recent = await session.scalar(
-            select(InboundMail.id)
-            .where(
-                InboundMail.detail == address,
-                InboundMail.outcome == "fax-unknown-sender",
-                InboundMail.received_at >= since,
-            )
-            .limit(1)
-        )
-        if recent is None and address:
+        if address and not await told_since(session, "fax-unknown-sender", address, since):
             self._compose_answer(
                 session,
                 mail,

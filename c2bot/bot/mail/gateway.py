@@ -21,6 +21,7 @@ from c2bot.bot.mail.outbox import Outbox
 from c2bot.bot.mailparse import (
     MalformedMail,
     ParsedMail,
+    check_headers,
     extract_case_token,
     extract_token,
     local_part,
@@ -63,6 +64,9 @@ class CaseMailHandler:
         self.refused = Counter(
             "c2bot_mail_refused", "Messages refused", ["reason"], registry=registry
         )
+        # Without the fax part in this process, kept fax mail is left to the processes that
+        # run it (they take up pending fax mail every second).
+        self.take_up_faxes = True
 
     async def handle_RCPT(
         self,
@@ -106,6 +110,9 @@ class CaseMailHandler:
         raw = envelope.original_content or envelope.content
         assert isinstance(raw, bytes)
         sender = envelope.mail_from or ""
+        login = session.auth_data if isinstance(session.auth_data, str) else None
+        if all(local_part(a, self.domain) == "fax" for a in envelope.rcpt_tos):
+            return await self._accept_fax(envelope, sender, raw, login)
         try:
             # Parsing is CPU work that grows with the message: off the loop, so Slack acks and
             # other sessions keep moving while a large mail is taken apart.
@@ -113,7 +120,6 @@ class CaseMailHandler:
         except MalformedMail as error:
             self.refused.labels("554").inc()
             return Status.MALFORMED.format(reason=str(error))
-        login = session.auth_data if isinstance(session.auth_data, str) else None
         deliveries = [
             self._delivery(a, envelope, sender, raw, mail, login) for a in envelope.rcpt_tos
         ]
@@ -122,6 +128,31 @@ class CaseMailHandler:
             if status is not None:
                 self.refused.labels(status[:3]).inc()
                 return status
+        self.accepted.inc()
+        return Status.OK
+
+    async def _accept_fax(
+        self, envelope: Envelope, sender: str, raw: bytes, login: str | None
+    ) -> str:
+        """Mail2Fax: keep the raw message first, answer 250, then parse and queue it.
+
+        The body of a fax mail is large (the documents), and taking it apart is the slow part;
+        the raw message is committed before 250, so a crash afterwards loses nothing: the
+        pending message is taken up again (`Intake.resume_faxes`).
+        """
+        try:
+            check_headers(raw, sender)
+        except MalformedMail as error:
+            self.refused.labels("554").inc()
+            return Status.MALFORMED.format(reason=str(error))
+        try:
+            row_id = await self.intake.keep_fax(sender, ", ".join(envelope.rcpt_tos), raw, login)
+        except TRANSIENT:
+            log.exception("could not store fax mail from %s", sender)
+            self.refused.labels("451").inc()
+            return Status.TEMP_DB
+        if self.take_up_faxes:
+            self.intake.fax_later(row_id)
         self.accepted.inc()
         return Status.OK
 
@@ -253,11 +284,10 @@ class MailGateway(SmtpListener):
         services: Services,
         outbox: Outbox,
         registry: CollectorRegistry,
-        fax_wake: Callable[[], None] | None = None,
     ) -> None:
         super().__init__(self._protocol)
         self.services = services
-        self.handler = CaseMailHandler(services, Intake(services, outbox, fax_wake), registry)
+        self.handler = CaseMailHandler(services, Intake(services, outbox), registry)
 
     def _protocol(self) -> SMTP:
         settings = self.services.settings
@@ -277,3 +307,7 @@ class MailGateway(SmtpListener):
     async def start(self, host: str, port: int) -> None:
         await super().start(host, port)
         log.info("SMTP on %s:%s", host, self.port)
+
+    async def stop(self) -> None:
+        await super().stop()
+        await self.handler.intake.drain()

@@ -12,20 +12,22 @@ Automatic mail (auto-replies, lists, bounces, our own) never opens a case or get
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import timedelta
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from c2bot.bot.commands import changes_something, run_line
+from c2bot.bot.grammar import has_secret, redact
 from c2bot.bot.mail.faxmail import FaxMailIntake
 from c2bot.bot.mail.notify import new_token
 from c2bot.bot.mail.outbox import Outbox, enqueue
+from c2bot.bot.mail.records import STRANGER_REPLY_EVERY, told_since
 from c2bot.bot.mailcompose import case_number_from_subject, compose_mail
-from c2bot.bot.mailparse import ParsedMail, strip_reply
+from c2bot.bot.mailparse import MalformedMail, ParsedMail, parse_mail, strip_reply
 from c2bot.bot.render import reply_text
 from c2bot.bot.services import Services
 from c2bot.handlers import cases
@@ -47,8 +49,9 @@ from c2bot.storage.models import (
 )
 
 log = logging.getLogger(__name__)
-STRANGER_REPLY_EVERY = timedelta(hours=24)
 CONFIRM_WITHIN = timedelta(hours=24)
+FAX_PENDING = "fax-pending"
+FAX_TAKEN = "fax-taking"
 CONFIRM_WORDS = frozenset({"yes", "y", "confirm", "ok", "ja", "bevestig"})
 
 
@@ -64,16 +67,17 @@ class Delivery:
     mail: ParsedMail
     authenticated: str | None = None
     fax_scope: int | None = None
+    # The inbound_mail row this message was kept in before it was parsed (Mail2Fax).
+    kept_as: int | None = None
 
 
 class Intake:
-    def __init__(
-        self, services: Services, outbox: Outbox, fax_wake: Callable[[], None] | None = None
-    ) -> None:
+    def __init__(self, services: Services, outbox: Outbox) -> None:
         self.services = services
         self.outbox = outbox
         self.domain = services.settings.mail_domain
-        self.fax = FaxMailIntake(services, fax_wake)
+        self.fax = FaxMailIntake(services)
+        self.pending: set[asyncio.Task[None]] = set()
 
     async def deliver(self, delivery: Delivery) -> None:
         """Act on one message; every outcome is recorded before we return (and say 250)."""
@@ -99,6 +103,118 @@ class Intake:
             await self._fax(delivery)
         else:
             await self._command(delivery)
+
+    async def _settle(
+        self,
+        row_id: int,
+        outcome: str,
+        detail: str,
+        case_id: int | None,
+        session: AsyncSession | None,
+    ) -> None:
+        values = {"outcome": outcome, "detail": detail, "case_id": case_id}
+        statement = update(InboundMail).where(InboundMail.id == row_id).values(values)
+        if session is not None:
+            await session.execute(statement)
+            return
+        async with self.services.sessions.begin() as own:
+            await own.execute(statement)
+
+    # --- Mail2Fax: kept first, parsed after the 250 ------------------------------------------
+
+    async def keep_fax(self, sender: str, recipients: str, raw: bytes, login: str | None) -> int:
+        # A Core insert: this runs before every Mail2Fax 250, and the ORM's unit of work would
+        # cost more here than the write itself.
+        statement = (
+            insert(InboundMail)
+            .values(
+                envelope_from=sender[:254],
+                recipients=recipients,
+                raw=raw,
+                outcome=FAX_PENDING,
+                detail="",
+                auth_login=login,
+                received_at=self.services.clock(),
+            )
+            .returning(InboundMail.id)
+        )
+        async with self.services.engine.begin() as connection:
+            return int((await connection.execute(statement)).scalar_one())
+
+    def fax_later(self, row_id: int) -> None:
+        task = asyncio.create_task(self.take_up_fax(row_id), name=f"fax mail {row_id}")
+        self.pending.add(task)
+        task.add_done_callback(self.pending.discard)
+
+    async def take_up_fax(self, row_id: int) -> None:
+        """Parse and act on a kept fax mail, once: the row is claimed first, and a claim whose
+        process died lapses like a fax job's lease (acting again is safe: one request per mail)."""
+        now = self.services.clock()
+        async with self.services.sessions.begin() as session:
+            claimed = await session.execute(
+                update(InboundMail)
+                .where(InboundMail.id == row_id)
+                .where((InboundMail.outcome == FAX_PENDING) | self._lapsed_claim(now))
+                .values(outcome=FAX_TAKEN, claimed_at=now)
+            )
+            if claimed.rowcount != 1:  # type: ignore[attr-defined]
+                return
+            row = await session.get(InboundMail, row_id)
+            assert row is not None
+            raw, sender, recipients, login = (
+                row.raw, row.envelope_from, row.recipients, row.auth_login
+            )  # fmt: skip
+        try:
+            mail = await asyncio.to_thread(parse_mail, raw, sender)
+        except MalformedMail as error:
+            await self._settle(row_id, "refused", f"malformed: {error}", None, None)
+            return
+        delivery = Delivery(
+            mailbox="fax",
+            token=None,
+            envelope_from=sender,
+            recipients=recipients,
+            raw=raw,
+            mail=mail,
+            authenticated=login,
+            kept_as=row_id,
+        )
+        try:
+            await self.deliver(delivery)
+        except Exception:
+            log.exception("fax mail %s: could not be acted on yet; it stays pending", row_id)
+
+    async def resume_faxes(self, older_than: timedelta = timedelta(seconds=30)) -> int:
+        """Take up fax mails a stopped process accepted but did not finish (housekeeping)."""
+        now = self.services.clock()
+        async with self.services.sessions() as session:
+            rows = list(
+                await session.scalars(
+                    select(InboundMail.id)
+                    .where(
+                        (
+                            (InboundMail.outcome == FAX_PENDING)
+                            & (InboundMail.received_at <= now - older_than)
+                        )
+                        | self._lapsed_claim(now)
+                    )
+                    .order_by(InboundMail.id)
+                    .limit(500)
+                )
+            )
+        for row_id in rows:
+            await self.take_up_fax(row_id)
+        return len(rows)
+
+    def _lapsed_claim(self, now: datetime) -> ColumnElement[bool]:
+        """A claim whose process died: it lapses after C2_FAX_LEASE, as a fax job's lease does."""
+        lapse = timedelta(seconds=self.services.settings.fax_lease)
+        return (InboundMail.outcome == FAX_TAKEN) & (InboundMail.claimed_at < now - lapse)
+
+    async def drain(self, grace: float = 10.0) -> None:
+        """Let fax mails being taken up finish (shutdown); what is left stays pending."""
+        if self.pending:
+            await asyncio.wait(list(self.pending), timeout=grace)
 
     async def record_raw(self, raw: bytes, outcome: str, detail: str) -> None:
         """Keep a message that could not even be parsed (from a mailbox: nobody to answer)."""
@@ -126,6 +242,9 @@ class Intake:
         case_id: int | None = None,
         session: AsyncSession | None = None,
     ) -> None:
+        if delivery.kept_as is not None:
+            await self._settle(delivery.kept_as, outcome, detail, case_id, session)
+            return
         row = InboundMail(
             envelope_from=delivery.envelope_from[:254],
             recipients=delivery.recipients,
@@ -234,17 +353,9 @@ class Intake:
         address = delivery.mail.from_addr
         since = self.services.clock() - STRANGER_REPLY_EVERY
         async with self.services.sessions() as session:
-            recent = await session.scalar(
-                select(InboundMail.id)
-                .where(
-                    InboundMail.detail == address,
-                    InboundMail.outcome == "unknown-sender",
-                    InboundMail.received_at >= since,
-                )
-                .limit(1)
-            )
+            recent = await told_since(session, "unknown-sender", address, since)
         await self._record(delivery, "unknown-sender", address)
-        if recent is None and address:
+        if not recent and address:
             await self._answer(
                 delivery,
                 (
@@ -353,6 +464,16 @@ class Intake:
         if actor is None:
             await self._stranger(delivery)
             return
+        if has_secret(mail.subject):
+            shown = redact(mail.subject)
+            await self._record(delivery, "command-refused", shown)
+            await self._answer(
+                delivery,
+                "Passwords are not taken by email: mail travels and is stored in the clear. "
+                "Set it in Slack (the answer is shown only to you) or with `c2bot shell`.\n\n"
+                f"Nothing was run: {shown}",
+            )
+            return
         if not changes_something(mail.subject):
             await self._record(delivery, "command", mail.subject)
             await self._answer(delivery, await self._run(actor, mail.subject))
@@ -394,7 +515,7 @@ class Intake:
             await self._record(delivery, "command-refused", problem or "")
             await self._answer(delivery, problem or "This confirmation is not valid.")
             return
-        answer = await self._run(actor, pending.line)
+        answer = await self._run(actor, pending.line, ref=f"mail:confirmed:{pending.token}")
         async with self.services.sessions.begin() as session:
             await session.execute(
                 update(PendingCommand)
@@ -423,8 +544,8 @@ class Intake:
             )
         return None
 
-    async def _run(self, actor: Actor, line: str) -> str:
-        ctx = self.services.context(actor, Channel.EMAIL)
+    async def _run(self, actor: Actor, line: str, ref: str | None = None) -> str:
+        ctx = replace(self.services.context(actor, Channel.EMAIL), request_ref=ref)
         try:
             return reply_text((await run_line(ctx, line)).reply)
         except Refusal as refusal:
@@ -436,7 +557,8 @@ class Intake:
         to = mail.from_addr
         if not to:
             return
-        subject = mail.subject if mail.subject.lower().startswith("re:") else f"Re: {mail.subject}"
+        quoted = redact(mail.subject)
+        subject = quoted if quoted.lower().startswith("re:") else f"Re: {quoted}"
         mailbox = {"case": "support", "confirm": "bot"}.get(delivery.mailbox, delivery.mailbox)
         message, message_id = compose_mail(
             from_addr=f"{mailbox}@{self.domain}",

@@ -175,7 +175,7 @@ class SlackFrontDoor:
         ctx = self.kit.context(actor)
         if row.kind == COMMAND:
             asker = Asker(self.client, row.user_id, row.payload.get("channel_id"))
-            return commands.answer_command(self.kit, asker, row.payload)
+            return commands.answer_command(self.kit, asker, {**row.payload, "inbox_id": row.id})
         if row.kind == THREAD_MESSAGE:
             asker = messages.thread_asker(self.kit, row.user_id, row.payload)
             return messages.write_on_case(self.kit, ctx, asker, row.payload)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
@@ -24,6 +25,8 @@ async def answer_command(kit: SlackKit, asker: Asker, command: dict[str, Any]) -
         await asker.tell(people.link_instructions(asker.user_id))
         return
     ctx = kit.context(actor)
+    if command.get("inbox_id") is not None:
+        ctx = replace(ctx, request_ref=f"slack:inbox:{command['inbox_id']}")
     outcome = await run_command(ctx, command["command"], command.get("text") or "", forms=True)
     if isinstance(outcome.result, OpenForm) and outcome.result.form == FAX_SEND:
         await fax_form.open_form(kit, ctx, command["trigger_id"])
@@ -46,6 +49,8 @@ def register(app: AsyncApp, kit: SlackKit) -> None:
             # A change is written down before the ack; reading needs no such care.
             row = await kit.inbox.keep(COMMAND, str(context.user_id), kept_command(command))
         await ack()
+        if row is not None:
+            command = {**command, "inbox_id": row}
         asker = Asker.of(kit.client, context)
         work = kit.inbox.tracked(row, answer_command(kit, asker, command))
         kit.answer(asker, work, command["command"])

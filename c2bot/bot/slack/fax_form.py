@@ -18,7 +18,6 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.async_context import AsyncBoltContext
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from c2bot.bot.faxcommands import FAX_SEND, FaxShown
 from c2bot.bot.slack.blocks import Block, plain
@@ -27,12 +26,10 @@ from c2bot.bot.slack.files import SlackFile, fetch_files
 from c2bot.bot.slack.kit import Asker, SlackKit, actor_of, apology
 from c2bot.faxgw.render import preview_png
 from c2bot.handlers import fax
-from c2bot.handlers.accounts import account_by_number
 from c2bot.handlers.context import Context
 from c2bot.handlers.errors import Invalid, Refusal
-from c2bot.handlers.permissions import check_account, visible_accounts
-from c2bot.storage.fax import FaxPolicy, fax_policy
-from c2bot.storage.models import Account, Did, Role, SlackInbox
+from c2bot.handlers.permissions import visible_accounts
+from c2bot.storage.models import Did, Role, SlackInbox
 
 log = logging.getLogger(__name__)
 
@@ -170,50 +167,15 @@ def _chosen(values: dict[str, Any], block_id: str) -> str | None:
 
 
 async def check_fax_form(ctx: Context, form: FaxForm) -> None:
-    """Refuse, before the modal closes, what `submit_fax` would refuse about numbers, account
-    and caller id (the daily page limit is checked when the fax is queued)."""
+    """Refuse, before the modal closes, whatever `submit_fax` would refuse.
+
+    The files are fetched from Slack only after the ack, so here each stands in by its name.
+    """
     sub = form.submission
-    if not sub.numbers:
-        raise Invalid("Give the fax number to send to.", {"number": "missing"})
-    if len(sub.numbers) > fax.MAX_NUMBERS:
-        raise Invalid(f"At most {fax.MAX_NUMBERS} fax numbers at a time.", {"number": "too many"})
-    if not form.files and not sub.text:
-        raise Invalid(
-            "There is nothing to fax: attach a document or type the text to send.",
-            {"file": "missing"},
-        )
-    async with ctx.sessions() as session:
-        account = await _account(session, ctx, sub.account)
-        policy = await fax_policy(session, ctx.settings, account.id)
-        owned = set(await session.scalars(select(Did.number).where(Did.account_id == account.id)))
-    problems = [_problem(number, policy, ctx.settings.fax_country) for number in sub.numbers]
-    refused = [problem for problem in problems if problem]
-    if refused:
-        raise Invalid(" ".join(refused), {"number": " ".join(refused)})
-    if sub.caller and sub.caller not in owned:
-        raise Invalid(
-            f"{sub.caller} is not a number of account {account.number}.",
-            {"caller": f"{sub.caller} is not a number of account {account.number}."},
-        )
-
-
-def _problem(number: str, policy: FaxPolicy, region: str) -> str:
-    try:
-        fax.check_destination(number, policy, region)
-    except Invalid as refusal:
-        return refusal.message
-    return ""
-
-
-async def _account(session: AsyncSession, ctx: Context, number: str | None) -> Account:
-    if number:
-        account = await account_by_number(session, number)
-        await check_account(session, ctx.actor, account.id)
-        return account
-    own = await session.get(Account, ctx.actor.account_id) if ctx.actor.account_id else None
-    if own is None:
-        raise Invalid("Say which account sends the fax.", {"account": "missing"})
-    return own
+    if form.files and not sub.files:
+        named = [fax.FaxFile(str(f.get("name") or "file"), "", b"") for f in form.files]
+        sub = replace(sub, files=named)
+    await fax.check_submission(ctx, sub)
 
 
 def form_errors(refusal: Refusal, blocks: set[str]) -> dict[str, str]:

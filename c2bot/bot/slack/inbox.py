@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 
+from c2bot.bot.grammar import has_secret, redact
 from c2bot.bot.services import Services
 from c2bot.handlers.errors import Refusal
 from c2bot.storage.models import SlackInbox
@@ -86,6 +87,12 @@ class Inbox:
             else {"attempts": SlackInbox.attempts + 1, "last_error": error[:2000]}
         )
         async with self.services.sessions.begin() as session:
+            if error is None:
+                # Done: a secret typed into the command (a mailbox password) is not kept.
+                row = await session.get(SlackInbox, row_id)
+                text = str(row.payload.get("text") or "") if row is not None else ""
+                if row is not None and has_secret(text):
+                    values["payload"] = {**row.payload, "text": redact(text)}
             await session.execute(update(SlackInbox).where(SlackInbox.id == row_id).values(values))
 
     async def due(self, older_than: timedelta) -> list[SlackInbox]:

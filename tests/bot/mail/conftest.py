@@ -53,7 +53,10 @@ class MailRig:
         return await self.send_raw(envelope_from if envelope_from is not None else sender, to, raw)
 
     async def send_raw(self, envelope_from: str, to: str, raw: bytes) -> SmtpReply:
-        return await send_mail(self.gateway.port, envelope_from, [to], raw)
+        reply = await send_mail(self.gateway.port, envelope_from, [to], raw)
+        # Fax mail is acted on after its 250: wait for that, as a test reads the outcome next.
+        await self.gateway.handler.intake.drain()
+        return reply
 
 
 @pytest.fixture

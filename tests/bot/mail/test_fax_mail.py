@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import smtplib
+from datetime import timedelta
 
 from sqlalchemy import func, select
 
@@ -18,6 +19,7 @@ from c2bot.storage.models import (
     FaxRequest,
     FaxState,
     InboundMail,
+    PendingCommand,
 )
 from tests.bot.mail.conftest import MailRig
 from tests.conftest import World
@@ -139,6 +141,7 @@ async def test_smtp_auth_binds_the_fax_to_the_login(rig: MailRig, world: World) 
             "Copier <noreply@device.local>", mechanism,
         )  # fmt: skip
         assert reply.code == 250, reply.text
+    await rig.gateway.handler.intake.drain()
     async with rig.services.sessions() as session:
         senders = set(await session.scalars(select(FaxRequest.sender_email)))
     assert senders == {"copier@acme.nl"}
@@ -193,4 +196,32 @@ async def test_a_resellers_mailbox_faxes_only_for_its_own_tree(rig: MailRig, wor
     assert outcome == "fax-wrong-mailbox" and "scanner@acme.nl" in detail
     outcome, _ = await intake.deliver(mail, raw, via="imap", scope=world.reseller.account_id)
     assert outcome == "fax-queued"
+    assert await count(rig, FaxJob) == 1
+
+
+async def test_passwords_are_not_taken_by_email(rig: MailRig, world: World) -> None:
+    subject = 'fax set account:1001 mailbox:imap.acme.nl user:fax password:"s3cret pw"'
+    assert (await rig.send("jan@acme.nl", "bot@c2.test", subject, "")).code == 250
+    answer = await rig.sink.wait_for(lambda m: m.recipients == ("jan@acme.nl",))
+    assert "Passwords are not taken by email" in answer.text
+    assert "s3cret" not in answer.text and "s3cret" not in str(answer.message["Subject"])
+    assert "password:[hidden]" in answer.text
+    async with rig.services.sessions() as session:
+        pending = await session.scalar(select(func.count()).select_from(PendingCommand))
+        detail = await session.scalar(select(InboundMail.detail))
+    assert pending == 0 and detail is not None and "s3cret" not in detail
+
+
+async def test_a_fax_mail_kept_before_a_crash_is_taken_up(rig: MailRig, world: World) -> None:
+    """250 was given once the raw mail was kept; a later round acts on it exactly once."""
+    await allow(rig, world, "scanner@acme.nl")
+    raw = build_mail(sender="scanner@acme.nl", to=FAX, subject="0201234567", body="later")
+    intake = rig.gateway.handler.intake
+    kept = await intake.keep_fax("scanner@acme.nl", FAX, raw, None)  # the process died here
+    assert await outcomes(rig) == ["fax-pending"]
+    assert await intake.resume_faxes(older_than=timedelta(0)) == 1
+    assert await intake.resume_faxes(older_than=timedelta(0)) == 0
+    async with rig.services.sessions() as session:
+        row = await session.get(InboundMail, kept)
+        assert row is not None and row.outcome == "fax-queued"
     assert await count(rig, FaxJob) == 1

@@ -153,10 +153,10 @@ async def test_errors_are_shown_in_the_modal(bot: SlackDriver, world: World) -> 
         ("UCUST", fax_values("+319091234567", "hi"), "numbers", "is a premium-rate number"),
         ("UCUST", fax_values("+870772123456", "hi"), "numbers", "satellite"),
         ("UCUST", fax_values("+74951234567", "hi"), "numbers", "is in RU, which is not among"),
-        ("UCUST", fax_values("", "hi"), "numbers", "Give the fax number"),
+        ("UCUST", fax_values("", "hi"), "numbers", "No fax number was given"),
         ("UCUST", fax_values(text=None), "text", "There is nothing to fax"),
         ("UCUST", fax_values(text="hi", caller="+31301234500"), "caller", "not a number of"),
-        ("USTAFF", fax_values(text="hi"), "account", "Say which account"),
+        ("USTAFF", fax_values(text="hi"), "account", "Name the account the fax is for"),
         ("UOTHER", fax_values(text="hi", account="1001"), "account", "may not act on that"),
     ]
     for user, values, field, words in cases:

@@ -17,6 +17,10 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("inbound_mail", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("auth_login", sa.String(length=254), nullable=True))
+        batch_op.add_column(sa.Column("claimed_at", sa.DateTime(timezone=True), nullable=True))
+        batch_op.create_index("ix_inbound_mail_pending", ["outcome", "received_at"], unique=False)
     op.create_table(
         "dids",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -241,6 +245,10 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("inbound_mail", schema=None) as batch_op:
+        batch_op.drop_index("ix_inbound_mail_pending")
+        batch_op.drop_column("claimed_at")
+        batch_op.drop_column("auth_login")
     with op.batch_alter_table("fax_attempts", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_fax_attempts_job_id"))
 
