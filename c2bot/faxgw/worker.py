@@ -272,11 +272,12 @@ class FaxWorker:
         if self.router.task is None:
             self.router.start()
         while not self.stopping.is_set():
+            # Cleared before the round, so a wake() during the round is not lost.
+            self.wakeup.clear()
             try:
                 await self._round()
             except Exception:
                 log.exception("fax worker round failed; trying again")
-            self.wakeup.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wakeup.wait(), POLL_SECONDS)
 
@@ -298,6 +299,10 @@ class FaxWorker:
         now = self.clock()
         free = self.slots - len(self.running)
         if free <= 0:
+            return
+        if not any(c.state == "connected" for c in self.pool.clients.values()):
+            # No switch to call through: leave the jobs queued (and unrendered) for a worker
+            # that has one, rather than spend attempts that cannot reach anybody.
             return
         async with self.sessions() as session:
             for job_id in await orphaned_jobs(session, now):

@@ -29,7 +29,7 @@ from c2bot.storage.models import (
     ReceivedFax,
 )
 from c2bot.switch.esl import SwitchPool, pool_from_settings
-from tests.conftest import World, test_settings
+from tests.conftest import World, missing_server, test_settings
 from tests.support import spandsp
 from tests.support.eslpeer import EslPeer, running_peer
 
@@ -293,12 +293,19 @@ async def test_two_workers_never_send_a_job_twice(
     assert sum(w.sent for _, w, _ in workers) == 12
 
 
-async def test_switch_down_sends_nothing_and_counts_no_attempt(
+async def test_faxes_wait_while_the_switch_is_down(
     database_url: str, tmp_path: Path, world: World, services: Services
 ) -> None:
-    settings = fax_settings(database_url, 1, tmp_path / "spool")
+    """No switch: jobs stay queued (not rendered, no attempt spent) and go out once it is back."""
+    if not spandsp.available():
+        missing_server("libspandsp2")
+    peer = EslPeer()
+    await peer.start()
+    port = peer.port
+    await peer.stop()
+    settings = fax_settings(database_url, port, tmp_path / "spool")
     services.settings = settings
-    pool = pool_from_settings(settings)
+    pool = pool_from_settings(settings, backoff=(0.1, 0.3))
     await pool.start()
     worker = FaxWorker(settings, services.sessions, pool, Recorder())
     task = asyncio.create_task(worker.run())
@@ -306,19 +313,28 @@ async def test_switch_down_sends_nothing_and_counts_no_attempt(
         ctx = services.context(world.customer, Channel.SHELL)
         accepted = await fax.submit_fax(ctx, fax.FaxSubmission(numbers=[TO], text="x"))
         job_id = accepted.jobs[0][0]
+        await asyncio.sleep(1.5)
+        async with services.sessions() as session:
+            job = await session.get(FaxJob, job_id)
+            assert job is not None
+            assert (job.state, job.attempts, job.lease_owner) == (FaxState.QUEUED, 0, None)
+            assert job.request.tiff_path is None
+        await peer.start(port=port)
+        assert await pool.get().wait_connected(10)
+        worker.wake()
 
-        async def waiting() -> FaxJob:
+        async def sent() -> None:
             while True:
                 async with services.sessions() as session:
-                    job = await session.get(FaxJob, job_id)
-                    assert job is not None
-                    if job.state is FaxState.RETRY_WAIT:
-                        return job
+                    done = await session.get(FaxJob, job_id)
+                    if done is not None and done.state is FaxState.SENT:
+                        return
                 await asyncio.sleep(0.05)
 
-        job = await asyncio.wait_for(waiting(), 30)
-        assert job.attempts == 0 and "unreachable" in job.result_text
+        await asyncio.wait_for(sent(), 30)
+        assert [call.number for call in peer.originates] == [TO]
     finally:
         await worker.stop(grace=1)
         await task
         await pool.stop()
+        await peer.stop()

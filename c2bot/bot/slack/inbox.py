@@ -38,6 +38,7 @@ class Inbox:
         self.services = services
         self._waiting: list[tuple[SlackInbox, asyncio.Future[int]]] = []
         self._writer: asyncio.Task[None] | None = None
+        self._secret_rows: set[int] = set()
 
     async def keep(self, kind: str, user_id: str, payload: dict[str, Any]) -> int:
         """Store one request; returns once it is committed (with the rows that came with it)."""
@@ -48,7 +49,10 @@ class Inbox:
         self._waiting.append((row, stored))
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write_batches())
-        return await stored
+        row_id = await stored
+        if has_secret(str(payload.get("text") or "")):
+            self._secret_rows.add(row_id)
+        return row_id
 
     async def _write_batches(self) -> None:
         while self._waiting:
@@ -87,8 +91,9 @@ class Inbox:
             else {"attempts": SlackInbox.attempts + 1, "last_error": error[:2000]}
         )
         async with self.services.sessions.begin() as session:
-            if error is None:
+            if error is None and row_id in self._secret_rows:
                 # Done: a secret typed into the command (a mailbox password) is not kept.
+                self._secret_rows.discard(row_id)
                 row = await session.get(SlackInbox, row_id)
                 text = str(row.payload.get("text") or "") if row is not None else ""
                 if row is not None and has_secret(text):

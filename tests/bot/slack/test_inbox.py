@@ -99,3 +99,16 @@ async def test_command_acked_before_a_crash_is_replayed(bot: SlackDriver, world:
     async with bot.services.sessions() as session:
         case = await session.get(Case, threads.number)
     assert case is not None and case.status.value == "closed"
+
+
+async def test_a_password_typed_into_a_command_is_not_kept(bot: SlackDriver, world: World) -> None:
+    """`/fax set ... password:...` is kept until done, then only with the password hidden."""
+    text = 'set account:R100 mailbox:imap.resell.nl user:fax password:"hunter 2"'
+    answer = await bot.answer_to(text, "URES", command="/fax")
+    assert "hunter" not in str(answer)
+    await bot.door.drain()
+    [row] = await inbox_rows(bot)
+    assert row.done_at is not None
+    assert (
+        row.payload["text"] == "set account:R100 mailbox:imap.resell.nl user:fax password:[hidden]"
+    )
