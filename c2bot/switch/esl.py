@@ -482,6 +482,7 @@ class EslClient:
         self.connect_timeout = connect_timeout
         self.backoff = backoff
         self._health = _Health()
+        self._announced_down = False
         self._streams: set[EventStream] = set()
         self._thread: _EslThread | None = None
         self._connected: asyncio.Event | None = None
@@ -574,6 +575,16 @@ class EslClient:
     def _set_state(self, state: str, error: str | None, reconnect: bool) -> None:
         health = self._health
         if state != health.state:
+            # Once per change, not per retry: an operator sees the switch go and come back.
+            if state == "connected":
+                log.info("FreeSWITCH %s (%s:%s) connected", self.name, self.host, self.port)
+                self._announced_down = False
+            elif state.startswith("down") and not self._announced_down:
+                self._announced_down = True
+                log.warning(
+                    "FreeSWITCH %s (%s:%s) is %s; faxes wait in the database, retrying",
+                    self.name, self.host, self.port, state,
+                )  # fmt: skip
             health.state = state
             health.since = time.time()
         if error is not None:
