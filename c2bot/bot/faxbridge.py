@@ -19,7 +19,7 @@ from c2bot.bot.http import HealthCheck
 from c2bot.bot.mail.faxmail import FaxMailNotifier
 from c2bot.bot.mail.intake import Delivery, Intake
 from c2bot.bot.mail.outbox import Outbox
-from c2bot.bot.mailparse import MalformedMail, parse_mail
+from c2bot.bot.mailparse import MalformedMail, parse_mail, stored_envelope_sender
 from c2bot.bot.services import Services
 from c2bot.faxgw.events import FaxFanout
 from c2bot.faxgw.imap import Mailbox, MailboxPoller
@@ -192,8 +192,9 @@ class FaxBridge:
 
     async def _deliver(self, raw: bytes, key: str, scope: int | None) -> None:
         """One message from a fax mailbox: recorded and acted on before it is marked seen."""
+        sender = stored_envelope_sender(raw)
         try:
-            mail = await asyncio.to_thread(parse_mail, raw, "")
+            mail = await asyncio.to_thread(parse_mail, raw, sender)
         except MalformedMail as error:
             log.warning("fax mailbox: malformed message kept as refused: %s", error)
             await self.intake.record_raw(raw, "refused", f"malformed: {error}")
@@ -201,7 +202,7 @@ class FaxBridge:
         delivery = Delivery(
             mailbox="fax",
             token=None,
-            envelope_from=mail.from_addr,
+            envelope_from=sender,
             recipients=f"imap:{key}",
             raw=raw,
             mail=mail,

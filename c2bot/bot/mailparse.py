@@ -83,6 +83,17 @@ def parse_mail(raw: bytes, envelope_from: str) -> ParsedMail:
     )
 
 
+def stored_envelope_sender(raw: bytes) -> str:
+    """The envelope sender of a message fetched from a mailbox (IMAP), where there is no SMTP
+    envelope: the Return-Path the delivering server wrote (`<>` for bounces), else From."""
+    msg = BytesHeaderParser(EmailMessage, policy=policy.default).parsebytes(raw)
+    return_path = _raw_header(msg, "Return-Path")
+    if return_path is not None:
+        return return_path.strip().strip("<>").strip()
+    senders = _addresses(msg, "From")
+    return senders[0][1] if senders else ""
+
+
 def check_headers(raw: bytes, envelope_from: str) -> None:
     """The checks of `parse_mail` that need only the header block: cheap enough to run before
     a message is accepted whose body is parsed later."""
