@@ -15,7 +15,6 @@ import os
 import random
 import signal
 import smtplib
-import socket
 import statistics
 import subprocess
 import sys
@@ -37,6 +36,7 @@ from c2bot.storage.db import create_engine, upgrade
 from c2bot.storage.models import Account, Channel, FaxJob, Role
 from tests.support.eslpeer import EslPeer
 from tests.support.mail import build_mail, running_sink
+from tests.support.net import free_port, until_listening
 
 CONNECTIONS = 4
 MAILS = 200
@@ -115,7 +115,7 @@ async def intake(folder: Path) -> list[str]:
     as DESIGN's scale model runs it (`serve --only smtp` keeps the mail and answers 250;
     `serve --only fax,esl` parses it into fax jobs)."""
     pdf = pdf_200kb()
-    port = _free_port()
+    port = free_port()
     sink = await _spawn([sys.executable, "-m", "bench.fax_intake", "--sink", str(port)], port)
     try:
         bare = MAILS / await _send_all(port, pdf)
@@ -134,7 +134,7 @@ async def intake(folder: Path) -> list[str]:
             "C2_MAIL_DOMAIN": "c2.test",
             "C2_SECRET_KEY": "b",
             "C2_SMTP_PORT": str(port),
-            "C2_ESL_PORT": str(_free_port()),
+            "C2_ESL_PORT": str(free_port()),
             "C2_FAX_SPOOL": str(folder / "spool"),
             "C2_LOG_LEVEL": "ERROR",
             "C2_CONFIG": str(folder / "absent.toml"),
@@ -175,12 +175,6 @@ async def _jobs(services: Services) -> int:
         return int(await session.scalar(select(func.count()).select_from(FaxJob)) or 0)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 async def _spawn(
     command: list[str], port: int | None, env: dict[str, str] | None = None
 ) -> subprocess.Popen[bytes]:
@@ -188,14 +182,7 @@ async def _spawn(
     if port is None:
         await asyncio.sleep(2.0)
         return process
-    for _ in range(300):
-        try:
-            _, writer = await asyncio.open_connection("127.0.0.1", port)
-        except OSError:
-            await asyncio.sleep(0.05)
-            continue
-        writer.close()
-        await writer.wait_closed()
+    if await until_listening(port):
         return process
     process.kill()
     raise RuntimeError(f"{command} did not listen on {port}")

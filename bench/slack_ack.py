@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import multiprocessing
-import socket
 import statistics
 import tempfile
 import time
@@ -28,18 +27,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from tests.support.net import free_port
+
 SECRET = "bench-signing-secret"
 TOKEN = "xoxb-bench"
 CONCURRENCY = 50
 WAVES = 20
 WARMUP_WAVES = 2
 PAUSE_SECONDS = 1.5
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _standin_main(port_queue: Any) -> None:

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.net import free_port
+
 C2BOT = [sys.executable, "-m", "c2bot.bot.cli"]
 
 
@@ -164,12 +166,6 @@ def test_import_customers(env: dict[str, str], tmp_path: Path) -> None:
     result = run(env, tmp_path, "import", "customers", str(csv_file))
     assert result.returncode == 1
     assert "imported 2 of 3" in result.stdout and "line 4:" in result.stderr
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def test_serve_without_slack_then_sigterm(env: dict[str, str], tmp_path: Path) -> None:

@@ -14,7 +14,6 @@ import os
 import random
 import signal
 import smtplib
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -28,15 +27,10 @@ from tests.conftest import World, missing_server
 from tests.support import spandsp
 from tests.support.eslpeer import running_peer
 from tests.support.mail import build_mail
+from tests.support.net import free_port, until_listening
 
 MAILS = 24
 C2BOT = [sys.executable, "-m", "c2bot.bot.cli", "serve", "--only", "smtp,fax,esl"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def offer(port: int, raw: bytes) -> bool:
@@ -50,19 +44,6 @@ def offer(port: int, raw: bytes) -> bool:
             return code == 250
     except (OSError, smtplib.SMTPException):
         return False
-
-
-async def until_listening(port: int) -> None:
-    """Wait until the restarted process takes connections (it starts in about a second)."""
-    for _ in range(300):
-        try:
-            _, writer = await asyncio.open_connection("127.0.0.1", port)
-        except OSError:
-            await asyncio.sleep(0.05)
-            continue
-        writer.close()
-        await writer.wait_closed()
-        return
 
 
 async def test_kill_the_process_while_mail_flows(

@@ -34,19 +34,14 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.support.net import free_port
+
 DOVECOT = Path(os.environ.get("C2_TEST_DOVECOT", "/usr/sbin/dovecot"))
 START_TIMEOUT = 15.0
 
 
 def dovecot_available() -> bool:
     return DOVECOT.is_file() and os.access(DOVECOT, os.X_OK)
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @dataclass(frozen=True)
@@ -307,7 +302,7 @@ async def running_dovecot(tmp_path: Path) -> AsyncIterator[Dovecot]:
         mail = root / "mail"
         mail.mkdir()
     cert, key = _self_signed(root)
-    server = Dovecot(root=root, mail=mail, port=_free_port(), tls_port=_free_port(), cert=cert)
+    server = Dovecot(root=root, mail=mail, port=free_port(), tls_port=free_port(), cert=cert)
     (root / "dovecot.conf").write_text(
         CONFIG.format(
             root=root,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 from collections.abc import AsyncIterator
 
@@ -20,6 +19,7 @@ from c2bot.switch import (
     pool_from_settings,
 )
 from tests.support.eslpeer import EslPeer, running_peer
+from tests.support.net import free_port
 
 FAST = {"call_timeout": 3.0, "connect_timeout": 2.0, "backoff": (0.05, 0.2)}
 
@@ -50,13 +50,6 @@ async def next_named(stream: EventStream, name: str) -> EslEvent:
         event = await stream.get(5)
         if name in (event.name, event.subclass):
             return event
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
 
 
 async def test_api_returns_the_body(client: EslClient, peer: EslPeer) -> None:
