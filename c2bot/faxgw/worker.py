@@ -194,6 +194,7 @@ class CallRouter:
         self.waiters: dict[str, asyncio.Queue[EslEvent]] = {}
         self.task: asyncio.Task[None] | None = None
         self.handlers: list[Callable[[EslEvent], Awaitable[None]]] = []
+        self.busy: set[asyncio.Task[None]] = set()
 
     def start(self) -> None:
         self.task = asyncio.create_task(self._run(), name="fax call router")
@@ -203,6 +204,15 @@ class CallRouter:
             self.task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self.task
+        if self.busy:
+            await asyncio.wait(list(self.busy), timeout=10)
+
+    @staticmethod
+    async def _handle(handler: Callable[[EslEvent], Awaitable[None]], event: EslEvent) -> None:
+        try:
+            await handler(event)
+        except Exception:
+            log.exception("handling switch event %s failed", event.name)
 
     def watch(self, call_uuid: str) -> asyncio.Queue[EslEvent]:
         queue: asyncio.Queue[EslEvent] = asyncio.Queue()
@@ -221,10 +231,11 @@ class CallRouter:
                     queue.put_nowait(event)
                     continue
                 for handler in self.handlers:
-                    try:
-                        await handler(event)
-                    except Exception:
-                        log.exception("handling switch event %s failed", event.name)
+                    # Off the event path: a slow handler (a received fax becoming a PDF) must
+                    # not hold up the events of calls in flight.
+                    task = asyncio.create_task(self._handle(handler, event))
+                    self.busy.add(task)
+                    task.add_done_callback(self.busy.discard)
         finally:
             stream.close()
 
@@ -340,13 +351,17 @@ class FaxWorker:
     async def _heartbeat(self, job_id: int) -> None:
         while True:
             await asyncio.sleep(self.heartbeat_seconds)
-            async with self.sessions() as session:
-                await session.execute(
-                    update(FaxJob)
-                    .where(FaxJob.id == job_id, FaxJob.lease_owner == self.owner)
-                    .values(lease_until=self.clock() + self.lease)
-                )
-                await session.commit()
+            try:
+                async with self.sessions() as session:
+                    await session.execute(
+                        update(FaxJob)
+                        .where(FaxJob.id == job_id, FaxJob.lease_owner == self.owner)
+                        .values(lease_until=self.clock() + self.lease)
+                    )
+                    await session.commit()
+            except Exception:
+                # One failed beat must not end the others: the lease has two more beats to go.
+                log.warning("fax job %s: lease heartbeat failed; trying again", job_id)
 
     # --- one job -------------------------------------------------------------------------------
 
@@ -400,8 +415,21 @@ class FaxWorker:
                 return None
             request.tiff_path = str(result.path)
             request.pages = result.pages
-            job.state = FaxState.QUEUED
             await session.commit()
+            # Cancelled while it rendered? Then it stays cancelled.
+            back = await session.execute(
+                update(FaxJob)
+                .where(
+                    FaxJob.id == job_id,
+                    FaxJob.state == FaxState.RENDERING,
+                    FaxJob.lease_owner == self.owner,
+                )
+                .values(state=FaxState.QUEUED)
+            )
+            await session.commit()
+            if back.rowcount != 1:  # type: ignore[attr-defined]
+                return None
+            await session.refresh(job)
             return await self._within_daily_limit(session, job, result.path)
 
     async def _within_daily_limit(
@@ -481,16 +509,17 @@ class FaxWorker:
         events: asyncio.Queue[EslEvent],
         job_id: int,
     ) -> CallResult:
+        if client.state != "connected":
+            # Not connected before we asked: nothing can have gone out.
+            return CallResult("not-sent", f"the fax server {client.name} is unreachable", True)
         try:
             reply = await client.bgapi(command, timeout=ANSWER_TIMEOUT)
         except SwitchUnavailable as error:
-            if client.state != "connected":
-                # Not connected when we asked: nothing can have gone out.
-                return CallResult("not-sent", f"the fax server is unreachable ({error})", True)
+            # The command may have reached the switch: find out before anything is retried.
             return await self._after_lost_reply(client, call_uuid, events, str(error))
         except SwitchError as error:
-            cause = error.reply.removeprefix("-ERR").strip().split()[0] if error.reply else ""
-            return result_from_hangup(cause or "NORMAL_TEMPORARY_FAILURE", answered=False)
+            words = error.reply.removeprefix("-ERR").split()
+            return result_from_hangup(words[0] if words else "NORMAL_TEMPORARY_FAILURE", False)
         log.debug("originate for job %s: %s", job_id, reply.strip())
         async with self.sessions() as session:
             await session.execute(
@@ -528,8 +557,9 @@ class FaxWorker:
                     await client.api(f"uuid_kill {call_uuid}")
                 return CallResult(
                     "unknown",
-                    "the fax call took too long and was ended",
-                    retry=not answered,
+                    "the fax call took too long and was ended; it is not sent again "
+                    "automatically in case it reached the recipient (use /fax retry)",
+                    retry=False,
                     answered=answered,
                 )
             try:
@@ -582,7 +612,13 @@ class FaxWorker:
     async def _record(self, job_id: int, call_uuid: str, result: CallResult) -> None:
         async with self.sessions() as session:
             job = await session.get(FaxJob, job_id)
-            assert job is not None
+            if job is None or job.call_uuid != call_uuid or job.state in FAX_FINAL:
+                # Another worker took the job over (our lease lapsed) and owns its outcome now.
+                log.warning(
+                    "fax job %s: result of call %s not applied (the job moved on)",
+                    job_id, call_uuid,
+                )  # fmt: skip
+                return
             await self._apply(session, job, call_uuid, result)
 
     async def _apply(

@@ -55,24 +55,27 @@ class FaxPolicy:
         return region.upper() in self.countries
 
 
-async def settings_chain(session: AsyncSession, account_id: int) -> list[FaxSettings]:
-    """The account's own fax settings, then its reseller's, and so on up the tree."""
+async def settings_chain(session: AsyncSession, account_id: int) -> tuple[list[FaxSettings], int]:
+    """The account's own fax settings, then its reseller's, and so on up the tree; and the id
+    of the account at the top of the tree (the one with no reseller)."""
     chain: list[FaxSettings] = []
     current: int | None = account_id
+    top = account_id
     seen: set[int] = set()
     for _ in range(MAX_TREE_DEPTH):
         if current is None or current in seen:
             break
         seen.add(current)
+        top = current
         own = await session.get(FaxSettings, current)
         if own is not None:
             chain.append(own)
         current = await session.scalar(select(Account.reseller_id).where(Account.id == current))
-    return chain
+    return chain, top
 
 
 async def fax_policy(session: AsyncSession, settings: Settings, account_id: int) -> FaxPolicy:
-    chain = await settings_chain(session, account_id)
+    chain, top = await settings_chain(session, account_id)
     set_at: dict[str, str] = {}
 
     def pick(name: str, default: object) -> object:
@@ -86,20 +89,47 @@ async def fax_policy(session: AsyncSession, settings: Settings, account_id: int)
 
     retries = pick("retries", settings.fax_retries)
     server = pick("server", None)
-    countries = pick("countries", settings.fax_countries)
-    premium = pick("allow_premium", False)
-    daily = pick("daily_pages", settings.fax_daily_pages)
-    assert isinstance(retries, int) and isinstance(daily, int)
-    assert isinstance(countries, str) and isinstance(premium, bool)
+    assert isinstance(retries, int)
     assert server is None or isinstance(server, str)
+    countries, premium, daily = _guard(chain, top, settings, set_at)
     return FaxPolicy(
         retries=retries,
         server=server,
-        countries=tuple(parse_countries(countries)),
+        countries=countries,
         allow_premium=premium,
         daily_pages=daily,
         set_at=set_at,
     )
+
+
+def _guard(
+    chain: list[FaxSettings], top: int, settings: Settings, set_at: dict[str, str]
+) -> tuple[tuple[str, ...], bool, int]:
+    """The toll-fraud guard along the tree: the top account's own row (only support can set
+    it) may widen the global guard; every row below can only make it stricter, so a reseller
+    cannot lift its own limits by loosening a customer's."""
+    countries = tuple(parse_countries(settings.fax_countries))
+    premium = False
+    daily = settings.fax_daily_pages
+    for name in ("countries", "allow_premium", "daily_pages"):
+        set_at[name] = "global"
+    for row in reversed(chain):
+        widen = row.account_id == top
+        where = f"account {row.account_id}"
+        if row.countries is not None:
+            own = tuple(parse_countries(row.countries))
+            countries = own if widen else tuple(c for c in countries if c in own)
+            set_at["countries"] = where
+        if row.allow_premium is not None:
+            premium = row.allow_premium if widen else premium and row.allow_premium
+            set_at["allow_premium"] = where
+        if row.daily_pages is not None:
+            if widen or not daily:
+                daily = row.daily_pages
+            elif row.daily_pages:
+                daily = min(daily, row.daily_pages)
+            set_at["daily_pages"] = where
+    return countries, premium, daily
 
 
 async def pages_sent_since(session: AsyncSession, account_id: int, since: datetime) -> int:

@@ -34,7 +34,7 @@ from tests.data import make_corpus
 from tests.support import spandsp
 
 DATA = Path(__file__).parents[1] / "data"
-RX_FAX = Path(__file__).parents[3] / "shared" / "fixtures" / "freeswitch" / "rx_fax.tif"
+RX_FAX = Path(__file__).parents[1] / "fixtures" / "freeswitch" / "rx_fax.tif"
 
 
 def corpus(name: str, content_type: str = "application/octet-stream") -> Document:

@@ -255,3 +255,22 @@ async def test_foip_did(services: Services, world: World) -> None:
     assert "b@acme.nl" in reply.title
     with pytest.raises(NotFound):
         await fax.show_did(ctx(services, world.other), "+31201234567")
+
+
+async def test_a_reseller_cannot_loosen_the_guard_through_a_customer(
+    services: Services, world: World
+) -> None:
+    """Rows below the top account only make the guard stricter."""
+    change = fax.FaxSettingsChange(
+        account="1001", countries="NL,BE,RU", allow_premium=True, daily_pages=0
+    )
+    await fax.set_fax_settings(ctx(services, world.reseller), change)
+    policy = await policy_for(services, "1001")
+    assert policy.countries == ("NL", "BE") and not policy.allow_premium
+    assert policy.daily_pages == services.settings.fax_daily_pages
+    # Support widens the reseller itself; its customers inherit, and may be narrowed again.
+    await fax.set_fax_settings(
+        ctx(services, world.staff), fax.FaxSettingsChange(account="R100", countries="NL,RU")
+    )
+    assert (await policy_for(services, "1001")).countries == ("NL", "RU")
+    assert (await policy_for(services, "1002")).countries == ("NL", "RU")

@@ -10,7 +10,7 @@ from PIL import Image, TiffImagePlugin
 from tests.conftest import missing_server
 from tests.support import spandsp
 
-FIXTURES = Path("/work/shared/fixtures/freeswitch")
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "freeswitch"
 TX_FAX = FIXTURES / "tx_fax.tif"  # ghostscript tiffg4, 2 pages, 1728x2292 at 204x196
 RX_FAX = FIXTURES / "rx_fax.tif"  # what FreeSWITCH's spandsp 3 received: G3 2-D, LSB first
 

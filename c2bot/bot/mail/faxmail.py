@@ -47,11 +47,20 @@ log = logging.getLogger(__name__)
 SIGNATURE = "\n\n-- \nc2bot fax service"
 
 
-def mail_source_ref(mail: ParsedMail, raw: bytes) -> str:
-    """What makes a mail the same mail: its Message-ID, or (without one) its bytes."""
+def mail_source_ref(mail: ParsedMail, raw: bytes, account_id: int) -> str:
+    """What makes a mail the same mail for an account: its Message-ID, or (without one) its
+    bytes. The account is part of it, so a reused Message-ID cannot swallow another's fax."""
     if mail.message_id:
-        return f"mail:{mail.message_id}"[:400]
-    return f"mail-sha256:{hashlib.sha256(raw).hexdigest()}"
+        return f"mail:{account_id}:{mail.message_id}"[:400]
+    return f"mail-sha256:{account_id}:{hashlib.sha256(raw).hexdigest()}"
+
+
+def replied_message_id(source_ref: str | None) -> str | None:
+    """The Message-ID a request came from (for In-Reply-To), if it came by mail."""
+    if not source_ref or not source_ref.startswith("mail:"):
+        return None
+    parts = source_ref.split(":", 2)
+    return parts[2] if len(parts) == 3 else None
 
 
 class FaxMailIntake:
@@ -86,6 +95,10 @@ class FaxMailIntake:
             outside = scope is not None and scope != account_id
             if outside and scope not in await ancestors(session, account_id):
                 return "fax-wrong-mailbox", f"{address} does not fax through this mailbox"
+            if sender.smtp_password_hash and via == "smtp" and authenticated != address:
+                # An address with an SMTP password sends only logged in: a From: header alone
+                # is easy to forge.
+                return "fax-login-required", f"{address} sends with SMTP AUTH only"
         actor = Actor(label=address, role=Role.CUSTOMER, account_id=account_id, email=address)
         ctx = self.services.context(actor, Channel.EMAIL)
         body = strip_reply(mail.body_text).strip()
@@ -95,7 +108,7 @@ class FaxMailIntake:
             text=body or None,
             subject=mail.subject,
             sender_email=address,
-            source_ref=mail_source_ref(mail, raw),
+            source_ref=mail_source_ref(mail, raw, account_id),
         )
         try:
             accepted = await submit(ctx, submission, partial=True)
@@ -214,9 +227,7 @@ class FaxMailNotifier:
             lines += ["", f"To try again, send the mail again or use `fax retry {job.id}`."]
         if request.subject:
             lines += ["", f"Your subject: {request.subject}"]
-        in_reply_to = None
-        if request.source_ref and request.source_ref.startswith("mail:"):
-            in_reply_to = request.source_ref.removeprefix("mail:")
+        in_reply_to = replied_message_id(request.source_ref)
         message, message_id = compose_mail(
             from_addr=f"fax@{self.domain}",
             from_name="Fax",

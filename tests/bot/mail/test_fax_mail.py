@@ -225,3 +225,26 @@ async def test_a_fax_mail_kept_before_a_crash_is_taken_up(rig: MailRig, world: W
         row = await session.get(InboundMail, kept)
         assert row is not None and row.outcome == "fax-queued"
     assert await count(rig, FaxJob) == 1
+
+
+async def test_an_address_with_a_password_must_log_in(rig: MailRig, world: World) -> None:
+    """A copier with an SMTP password: a mail merely claiming its From: address is not faxed."""
+    await allow(rig, world, "copier@acme.nl", smtp=True)
+    reply = await rig.send("copier@acme.nl", FAX, "0201234567", "forged")
+    assert reply.code == 250
+    assert await count(rig, FaxJob) == 0
+    assert await outcomes(rig) == ["fax-login-required"]
+
+
+async def test_the_same_message_id_from_another_account_is_its_own_fax(
+    rig: MailRig, world: World
+) -> None:
+    await allow(rig, world, "scanner@acme.nl")
+    await fax.allow_sender(
+        rig.services.context(world.staff, Channel.SHELL), "piet@other.nl", "2001"
+    )
+    raw = build_mail(sender="scanner@acme.nl", to=FAX, subject="0201234567", body="one")
+    other = raw.replace(b"From: scanner@acme.nl", b"From: piet@other.nl")
+    assert (await rig.send_raw("scanner@acme.nl", FAX, raw)).code == 250
+    assert (await rig.send_raw("piet@other.nl", FAX, other)).code == 250
+    assert await count(rig, FaxRequest) == 2
