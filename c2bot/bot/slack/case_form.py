@@ -17,7 +17,8 @@ from sqlalchemy import select
 
 from c2bot.bot.commands import Outcome
 from c2bot.bot.grammar import UsageError
-from c2bot.bot.slack.blocks import Block, plain
+from c2bot.bot.slack import forms
+from c2bot.bot.slack.blocks import Block
 from c2bot.bot.slack.files import SlackFile, fetch_files
 from c2bot.bot.slack.inbox import CASE_FORM
 from c2bot.bot.slack.kit import Asker, SlackKit, actor_of, apology
@@ -29,12 +30,9 @@ from c2bot.handlers.replies import OpenForm
 from c2bot.storage.models import Account, CaseType, Contact, Priority, Role
 
 CASE_NEW = "case_new"
-VALUE = "value"
 ALWAYS = frozenset({"type", "priority", "subject", "description"})
 MAX_OPTIONS = 100
 DESCRIPTION_INPUT_MAX = 3000
-MAX_FILES = 5
-ERROR_MAX = 150
 
 
 @dataclass(frozen=True)
@@ -89,34 +87,24 @@ async def choices_for(ctx: Context) -> Choices:
 
 
 def case_new_view(choices: Choices) -> Block:
-    blocks = [_select("type", "Type of question", [(label, t.value) for t, label in _types()])]
+    blocks = [forms.select("type", "Type of question", [(label, t.value) for t, label in _types()])]
     if choices.asks_account:
         blocks.append(_account_block(choices))
     if choices.contacts:
-        contact = _select("contact", "Contact", list(choices.contacts), choices.contact)
+        contact = forms.select("contact", "Contact", list(choices.contacts), choices.contact)
         blocks.append(contact | {"optional": True})
     elif choices.asks_account:
         hint = "Email or name of one of the account's contacts. Empty: you."
-        blocks.append(_text_input("contact", "Contact", optional=True, hint=hint))
+        blocks.append(forms.text_input("contact", "Contact", optional=True, hint=hint))
     blocks += [
         _priority_block(),
-        _text_input("subject", "Subject", max_length=cases.SUBJECT_MAX),
-        _text_input("description", "Description", multiline=True, max_length=DESCRIPTION_INPUT_MAX),
-        _input(
-            "files",
-            "File",
-            {"type": "file_input", "action_id": VALUE, "max_files": MAX_FILES},
-            optional=True,
+        forms.text_input("subject", "Subject", max_length=cases.SUBJECT_MAX),
+        forms.text_input(
+            "description", "Description", multiline=True, max_length=DESCRIPTION_INPUT_MAX
         ),
+        forms.file_input("File"),
     ]
-    return {
-        "type": "modal",
-        "callback_id": CASE_NEW,
-        "title": plain("New support case", 24),
-        "submit": plain("Open case", 24),
-        "close": plain("Cancel", 24),
-        "blocks": blocks,
-    }
+    return forms.modal(CASE_NEW, "New support case", "Open case", blocks)
 
 
 def _types() -> list[tuple[CaseType, str]]:
@@ -125,59 +113,19 @@ def _types() -> list[tuple[CaseType, str]]:
 
 def _account_block(choices: Choices) -> Block:
     if choices.accounts:
-        return _select("account", "Account", list(choices.accounts), choices.account)
-    return _text_input("account", "Account number", hint="The account the case is about.")
+        return forms.select("account", "Account", list(choices.accounts), choices.account)
+    return forms.text_input("account", "Account number", hint="The account the case is about.")
 
 
 def _priority_block() -> Block:
-    options = [_option(p.value.title(), p.value, meaning) for p, meaning in _meanings()]
+    options = [forms.option(p.value.title(), p.value, meaning) for p, meaning in _meanings()]
     normal = next(o for o in options if o["value"] == Priority.NORMAL.value)
-    element = {"type": "radio_buttons", "action_id": VALUE, "options": options}
-    return _input("priority", "Priority", element | {"initial_option": normal})
+    element = {"type": "radio_buttons", "action_id": forms.VALUE, "options": options}
+    return forms.input_block("priority", "Priority", element | {"initial_option": normal})
 
 
 def _meanings() -> list[tuple[Priority, str]]:
     return list(cases.PRIORITY_MEANINGS.items())
-
-
-def _option(label: str, value: str, description: str | None = None) -> Block:
-    option: Block = {"text": plain(label), "value": value}
-    if description:
-        option["description"] = plain(description)
-    return option
-
-
-def _select(
-    block_id: str, label: str, options: list[tuple[str, str]], initial: str | None = None
-) -> Block:
-    rendered = [_option(text, value) for text, value in options]
-    element: Block = {"type": "static_select", "action_id": VALUE, "options": rendered}
-    chosen = next((o for o in rendered if o["value"] == initial), None)
-    if chosen is not None:
-        element["initial_option"] = chosen
-    return _input(block_id, label, element)
-
-
-def _text_input(
-    block_id: str,
-    label: str,
-    multiline: bool = False,
-    max_length: int | None = None,
-    optional: bool = False,
-    hint: str | None = None,
-) -> Block:
-    element: Block = {"type": "plain_text_input", "action_id": VALUE, "multiline": multiline}
-    if max_length:
-        element["max_length"] = max_length
-    block = _input(block_id, label, element, optional)
-    if hint:
-        block["hint"] = plain(hint, 2000)
-    return block
-
-
-def _input(block_id: str, label: str, element: Block, optional: bool = False) -> Block:
-    block: Block = {"type": "input", "block_id": block_id, "label": plain(label, 2000)}
-    return block | {"element": element, "optional": optional}
 
 
 # -- submission -------------------------------------------------------------------------------
@@ -185,7 +133,7 @@ def _input(block_id: str, label: str, element: Block, optional: bool = False) ->
 
 def read_case_form(values: dict[str, Any]) -> tuple[cases.NewCase, list[SlackFile]]:
     """The submitted state -> a new-case request (without files) and the Slack files attached."""
-    kind, priority = _chosen(values, "type") or "", _chosen(values, "priority") or ""
+    kind, priority = forms.chosen(values, "type") or "", forms.chosen(values, "priority") or ""
     problems = {}
     if kind not in {t.value for t in CaseType}:
         problems["type"] = "Pick the type of question."
@@ -196,31 +144,16 @@ def read_case_form(values: dict[str, Any]) -> tuple[cases.NewCase, list[SlackFil
     request = cases.NewCase(
         type=CaseType(kind),
         priority=Priority(priority),
-        subject=_chosen(values, "subject") or "",
-        description=_chosen(values, "description") or "",
-        account=(_chosen(values, "account") or "").strip() or None,
-        contact=(_chosen(values, "contact") or "").strip() or None,
+        subject=forms.chosen(values, "subject") or "",
+        description=forms.chosen(values, "description") or "",
+        account=(forms.chosen(values, "account") or "").strip() or None,
+        contact=(forms.chosen(values, "contact") or "").strip() or None,
     )
-    files = (values.get("files") or {}).get(VALUE) or {}
-    return request, list(files.get("files") or [])
-
-
-def _chosen(values: dict[str, Any], block_id: str) -> str | None:
-    element = (values.get(block_id) or {}).get(VALUE) or {}
-    if "selected_option" in element:
-        return (element.get("selected_option") or {}).get("value")
-    value = element.get("value")
-    return str(value) if value is not None else None
+    return request, forms.files_of(values)
 
 
 def form_errors(refusal: Refusal, blocks: set[str]) -> dict[str, str]:
-    """A refusal as `response_action: errors`, each message next to the field it is about."""
-    fields = refusal.fields if isinstance(refusal, Invalid) else {}
-    errors = {name: text[:ERROR_MAX] for name, text in fields.items() if name in blocks}
-    if not errors:
-        where = "account" if "account" in blocks else "subject"
-        errors[where] = refusal.message[:ERROR_MAX]
-    return errors
+    return forms.form_errors(refusal, blocks, fallback="subject")
 
 
 def read_form_once(view_id: str, values: dict[str, Any]) -> tuple[cases.NewCase, list[SlackFile]]:

@@ -20,6 +20,7 @@ from slack_bolt.context.async_context import AsyncBoltContext
 from sqlalchemy import select
 
 from c2bot.bot.faxcommands import FAX_SEND, FaxShown
+from c2bot.bot.slack import forms
 from c2bot.bot.slack.blocks import Block, plain
 from c2bot.bot.slack.case_form import choices_for
 from c2bot.bot.slack.files import SlackFile, fetch_files
@@ -34,11 +35,8 @@ from c2bot.storage.models import Did, Role, SlackInbox
 log = logging.getLogger(__name__)
 
 FAX_FORM = "fax_form"  # the Slack inbox kind of a kept submission
-VALUE = "value"
-MAX_FILES = 5
 MAX_CALLERS = 100
 TEXT_INPUT_MAX = 3000
-ERROR_MAX = 150
 # The domain names a field; the modal shows its error next to this block.
 BLOCK_OF_FIELD = {"number": "numbers", "file": "text", "caller": "caller", "account": "account"}
 
@@ -63,36 +61,26 @@ async def fax_send_view(ctx: Context) -> Block:
     choices = await choices_for(ctx)
     blocks: list[Block] = []
     if choices.accounts:
-        blocks.append(_select("account", "Account", list(choices.accounts), choices.account))
+        blocks.append(forms.select("account", "Account", list(choices.accounts), choices.account))
     elif ctx.actor.role is not Role.CUSTOMER:
-        blocks.append(_text("account", "Account number", hint="The account that sends the fax."))
+        blocks.append(
+            forms.text_input("account", "Account number", hint="The account that sends the fax.")
+        )
     hint = "Several: separate them with commas, e.g. 020 123 4567, +32 2 555 12 34."
-    blocks.append(_text("numbers", "Fax number(s)", hint=hint))
+    blocks.append(forms.text_input("numbers", "Fax number(s)", hint=hint))
     callers = await _callers(ctx)
     if callers:
         hint = "The number the fax comes from; the first one if you choose none."
         blocks.append(
-            _select("caller", "Caller id", callers) | {"optional": True, "hint": plain(hint)}
+            forms.select("caller", "Caller id", callers) | {"optional": True, "hint": plain(hint)}
         )
     name_hint = "On the fax's header line; the company name if empty."
     blocks += [
-        _text("name", "Name on the fax", optional=True, hint=name_hint, max_length=100),
-        _text("text", "Text", multiline=True, optional=True, max_length=TEXT_INPUT_MAX),
-        _input(
-            "files",
-            "Documents (PDF, TIFF, images, text)",
-            {"type": "file_input", "action_id": VALUE, "max_files": MAX_FILES},
-            optional=True,
-        ),
+        forms.text_input("name", "Name on the fax", optional=True, hint=name_hint, max_length=100),
+        forms.text_input("text", "Text", multiline=True, optional=True, max_length=TEXT_INPUT_MAX),
+        forms.file_input("Documents (PDF, TIFF, images, text)"),
     ]
-    return {
-        "type": "modal",
-        "callback_id": FAX_SEND,
-        "title": plain("Send a fax", 24),
-        "submit": plain("Send", 24),
-        "close": plain("Cancel", 24),
-        "blocks": blocks,
-    }
+    return forms.modal(FAX_SEND, "Send a fax", "Send", blocks)
 
 
 async def _callers(ctx: Context) -> list[tuple[str, str]]:
@@ -108,37 +96,6 @@ async def _callers(ctx: Context) -> list[tuple[str, str]]:
     return [(f"{did.number} ({did.account.number})", did.number) for did in dids]
 
 
-def _select(
-    block_id: str, label: str, options: list[tuple[str, str]], initial: str | None = None
-) -> Block:
-    rendered = [{"text": plain(text), "value": value} for text, value in options]
-    element: Block = {"type": "static_select", "action_id": VALUE, "options": rendered}
-    chosen = next((o for o in rendered if o["value"] == initial), None)
-    if chosen is not None:
-        element["initial_option"] = chosen
-    return _input(block_id, label, element)
-
-
-def _text(
-    block_id: str,
-    label: str,
-    multiline: bool = False,
-    optional: bool = False,
-    hint: str | None = None,
-    max_length: int | None = None,
-) -> Block:
-    element: Block = {"type": "plain_text_input", "action_id": VALUE, "multiline": multiline}
-    if max_length:
-        element["max_length"] = max_length
-    block = _input(block_id, label, element, optional)
-    return block | {"hint": plain(hint, 2000)} if hint else block
-
-
-def _input(block_id: str, label: str, element: Block, optional: bool = False) -> Block:
-    block: Block = {"type": "input", "block_id": block_id, "label": plain(label, 2000)}
-    return block | {"element": element, "optional": optional}
-
-
 # --- submission ------------------------------------------------------------------------------
 
 
@@ -152,18 +109,11 @@ def read_fax_form(view_id: str, values: dict[str, Any]) -> FaxForm:
         caller_name=_chosen(values, "name"),
         source_ref=f"slack:view:{view_id}",
     )
-    files = ((values.get("files") or {}).get(VALUE) or {}).get("files") or []
-    return FaxForm(submission, tuple(files))
+    return FaxForm(submission, tuple(forms.files_of(values)))
 
 
 def _chosen(values: dict[str, Any], block_id: str) -> str | None:
-    element = (values.get(block_id) or {}).get(VALUE) or {}
-    if "selected_option" in element:
-        value = (element.get("selected_option") or {}).get("value")
-    else:
-        value = element.get("value")
-    text = str(value).strip() if value is not None else ""
-    return text or None
+    return (forms.chosen(values, block_id) or "").strip() or None
 
 
 async def check_fax_form(ctx: Context, form: FaxForm) -> None:
@@ -179,17 +129,9 @@ async def check_fax_form(ctx: Context, form: FaxForm) -> None:
 
 
 def form_errors(refusal: Refusal, blocks: set[str]) -> dict[str, str]:
-    """A refusal as `response_action: errors`, each message next to the field it is about."""
-    fields = refusal.fields if isinstance(refusal, Invalid) else {}
-    errors: dict[str, str] = {}
-    for name, text in fields.items():
-        block = BLOCK_OF_FIELD.get(name, name)
-        if block in blocks:
-            errors[block] = (refusal.message if len(fields) == 1 else text)[:ERROR_MAX]
-    if not errors:
-        where = "account" if "account" in blocks else "numbers"
-        errors[where] = refusal.message[:ERROR_MAX]
-    return errors
+    return forms.form_errors(
+        refusal, blocks, "numbers", BLOCK_OF_FIELD, whole_message_if_single=True
+    )
 
 
 async def send_from_form(kit: SlackKit, ctx: Context, asker: Asker, form: FaxForm) -> None:
