@@ -8,7 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from c2bot.bot import faxcommands
+from c2bot.bot import (
+    callcommands,
+    devicecommands,
+    faxcommands,
+    pbxcommands,
+    portcommands,
+    routecommands,
+)
 from c2bot.bot.grammar import (
     Command,
     HelpRequest,
@@ -318,13 +325,35 @@ C2_OBJECTS = (
     ),
 )
 
-COMMANDS: dict[str, Command] = {CASE.name: CASE, faxcommands.FAX.name: faxcommands.FAX} | {
-    c.name: c for c in (*C2_OBJECTS, *faxcommands.ROUTE_OBJECTS)
+ROUTE_OBJECTS = (
+    *faxcommands.ROUTE_OBJECTS,
+    *devicecommands.ROUTE_OBJECTS,
+    *pbxcommands.ROUTE_OBJECTS,
+)
+ALL_C2_OBJECTS = (*C2_OBJECTS, *devicecommands.C2_OBJECTS, *pbxcommands.C2_OBJECTS)
+COMMANDS: dict[str, Command] = {
+    c.name: c
+    for c in (
+        CASE,
+        faxcommands.FAX,
+        callcommands.CALLS,
+        portcommands.PORT,
+        *ALL_C2_OBJECTS,
+        *ROUTE_OBJECTS,
+    )
 }
 # Commands whose first word names an object: `c2 user link ...`, `route did set ...`.
-GROUPS: dict[str, tuple[Command, ...]] = {"c2": C2_OBJECTS, "route": faxcommands.ROUTE_OBJECTS}
-PLANNED = ("report", "port", "calls")
-FORM_USAGE = {"case_new": NEW_CASE_USAGE, faxcommands.FAX_SEND: faxcommands.SEND_USAGE}
+GROUPS: dict[str, tuple[Command, ...]] = {"c2": ALL_C2_OBJECTS, "route": ROUTE_OBJECTS}
+# Verbs of a group that name no object: `route test NUMBER`, `route undo`.
+GROUP_ACTIONS: dict[str, Command] = {"route": routecommands.ROUTE_ACTIONS}
+PLANNED = ("report",)
+FORM_USAGE = {
+    "case_new": NEW_CASE_USAGE,
+    faxcommands.FAX_SEND: faxcommands.SEND_USAGE,
+    **devicecommands.FORM_USAGE,
+    **pbxcommands.FORM_USAGE,
+    **portcommands.FORM_USAGE,
+}
 
 
 def overview() -> str:
@@ -356,8 +385,13 @@ def split_command(name: str, text: str) -> tuple[Command | None, str]:
         if not obj or obj.lower() == "help":
             return None, ""
         found = COMMANDS.get(f"{name} {obj.lower()}")
+        actions = GROUP_ACTIONS.get(name)
+        if found is None and actions is not None and actions.verb(obj.lower()) is not None:
+            return actions, text
         if found is None:
             objects = ", ".join(c.name.split()[1] for c in GROUPS[name])
+            if actions is not None and actions.verbs:
+                objects += ", or " + ", ".join(v.name for v in actions.verbs)
             raise UsageError(f"{name} has no object {obj!r}; expected one of: {objects}.")
         return found, rest
     if name in PLANNED:
@@ -385,7 +419,15 @@ async def run_command(ctx: Context, name: str, text: str, forms: bool = False) -
     return Outcome(await verb.run(ctx, parsed))
 
 
-READ_ONLY_VERBS = frozenset({"list", "show"}) | faxcommands.READ_ONLY_VERBS
+READ_ONLY_VERBS = (
+    frozenset({"list", "show"})
+    | faxcommands.READ_ONLY_VERBS
+    | devicecommands.READ_ONLY_VERBS
+    | pbxcommands.READ_ONLY_VERBS
+    | callcommands.READ_ONLY_VERBS
+    | portcommands.READ_ONLY_VERBS
+    | routecommands.READ_ONLY_VERBS
+)
 
 
 def changes_something(line: str) -> bool:

@@ -534,3 +534,258 @@ class ReceivedFax(Base):
     email: Mapped[str] = mapped_column(String(254), default="")
     outcome: Mapped[str] = mapped_column(String(32), default="")
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# --- routing (PBX objects served to FreeSWITCH through mod_xml_curl) ---------------------------
+#
+# A destination (where a call goes next) is two strings everywhere: a type word from
+# c2bot.handlers.destinations.TYPES and a value (device usernames, a number, an object's name in
+# the same account, an email address, a dial string). Objects are named per account; names are
+# their identity in commands and destinations, so they are not renamed.
+
+
+class _AccountObject:
+    """Columns every routing object has: the account that owns it, its name, on/off."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class SipDevice(Base):
+    """A SIP phone or softphone: it registers with `username` and calls out as `caller_number`.
+
+    The password is sealed with C2_SECRET_KEY (FreeSWITCH's directory needs it back for digest
+    authentication); it is shown once when made and again only on request, ephemerally.
+    """
+
+    __tablename__ = "sip_devices"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    extension: Mapped[str] = mapped_column(String(16))
+    password_sealed: Mapped[str] = mapped_column(Text)
+    caller_number: Mapped[str] = mapped_column(String(32), default="")
+    caller_name: Mapped[str] = mapped_column(String(100), default="")
+    voicemail: Mapped[bool] = mapped_column(Boolean, default=False)
+    voicemail_pin: Mapped[str] = mapped_column(String(16), default="")
+    voicemail_email: Mapped[str] = mapped_column(String(254), default="")
+    codecs: Mapped[str] = mapped_column(String(200), default="PCMA,PCMU,G722,OPUS")
+    record_calls: Mapped[bool] = mapped_column(Boolean, default=False)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    account: Mapped[Account] = relationship(lazy="joined")
+
+    __table_args__ = (UniqueConstraint("account_id", "extension"),)
+
+
+class Recording(_AccountObject, Base):
+    """A sound file (16-bit mono PCM WAV, 8 or 16 kHz) in C2_RECORDINGS_DIR: greetings,
+    announcements, music on hold. Uploaded from Slack or recorded by dialling 1800."""
+
+    __tablename__ = "recordings"
+    __table_args__ = (UniqueConstraint("account_id", "name"),)
+
+    filename: Mapped[str] = mapped_column(String(300))
+    sample_rate: Mapped[int] = mapped_column(Integer)
+    duration_ms: Mapped[int] = mapped_column(Integer)
+    size: Mapped[int] = mapped_column(Integer)
+    source: Mapped[str] = mapped_column(String(16), default="upload")  # upload | phone
+    recorded_by: Mapped[str] = mapped_column(String(64), default="")  # device username or person
+
+
+class RingGroup(_AccountObject, Base):
+    __tablename__ = "ring_groups"
+    __table_args__ = (UniqueConstraint("account_id", "name"),)
+
+    strategy: Mapped[str] = mapped_column(String(16), default="simultaneous")  # | sequence
+    announcement: Mapped[str] = mapped_column(String(64), default="")  # a recording's name
+    ringback: Mapped[str] = mapped_column(String(64), default="")  # tone word or recording
+    cid_name_prefix: Mapped[str] = mapped_column(String(32), default="")
+    cid_number_prefix: Mapped[str] = mapped_column(String(16), default="")
+    recording: Mapped[str] = mapped_column(String(8), default="device")  # on | off | device
+    skip_busy: Mapped[bool] = mapped_column(Boolean, default=False)
+    noanswer_type: Mapped[str] = mapped_column(String(16), default="")
+    noanswer_value: Mapped[str] = mapped_column(String(500), default="")
+
+    members: Mapped[list[RingGroupMember]] = relationship(
+        order_by="RingGroupMember.position", lazy="selectin", cascade="all, delete-orphan"
+    )
+
+
+class RingGroupMember(Base):
+    """One of up to ten destinations of a ring group: a device username or a phone number."""
+
+    __tablename__ = "ring_group_members"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    group_id: Mapped[int] = mapped_column(
+        ForeignKey("ring_groups.id", ondelete="CASCADE"), index=True
+    )
+    position: Mapped[int] = mapped_column(Integer)
+    target: Mapped[str] = mapped_column(String(64))
+    delay: Mapped[int] = mapped_column(Integer, default=0)
+    timeout: Mapped[int] = mapped_column(Integer, default=30)
+
+
+class CallQueue(_AccountObject, Base):
+    """A call-center queue (mod_callcenter): callers wait with music while agents are rung."""
+
+    __tablename__ = "call_queues"
+    __table_args__ = (UniqueConstraint("account_id", "name"),)
+
+    strategy: Mapped[str] = mapped_column(String(40), default="longest-idle-agent")
+    moh: Mapped[str] = mapped_column(String(64), default="")  # recording name; default MOH
+    agent_tone: Mapped[str] = mapped_column(String(64), default="")
+    customer_tone: Mapped[str] = mapped_column(String(64), default="")
+    timeout: Mapped[int] = mapped_column(Integer, default=300)  # longest wait, seconds
+    failover_type: Mapped[str] = mapped_column(String(16), default="")
+    failover_value: Mapped[str] = mapped_column(String(500), default="")
+
+    agents: Mapped[list[QueueAgent]] = relationship(
+        order_by="QueueAgent.position", lazy="selectin", cascade="all, delete-orphan"
+    )
+
+
+class QueueAgent(Base):
+    __tablename__ = "queue_agents"
+    __table_args__ = (UniqueConstraint("queue_id", "target"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    queue_id: Mapped[int] = mapped_column(ForeignKey("call_queues.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)
+    target: Mapped[str] = mapped_column(String(64))  # a device username or a phone number
+
+
+class ConferenceProfile(_AccountObject, Base):
+    """A mod_conference profile: sounds and parameters, with its caller controls."""
+
+    __tablename__ = "conference_profiles"
+    __table_args__ = (UniqueConstraint("account_id", "name"),)
+
+    params: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+    controls: Mapped[list[ConferenceControl]] = relationship(
+        order_by="ConferenceControl.digits", lazy="selectin", cascade="all, delete-orphan"
+    )
+
+
+class ConferenceControl(Base):
+    """A digit (or digits) a conference member presses, and what it does."""
+
+    __tablename__ = "conference_controls"
+    __table_args__ = (UniqueConstraint("profile_id", "digits"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    profile_id: Mapped[int] = mapped_column(
+        ForeignKey("conference_profiles.id", ondelete="CASCADE")
+    )
+    digits: Mapped[str] = mapped_column(String(8))
+    action: Mapped[str] = mapped_column(String(40))
+
+
+class Conference(_AccountObject, Base):
+    __tablename__ = "conferences"
+    __table_args__ = (UniqueConstraint("account_id", "name"),)
+
+    greeting: Mapped[str] = mapped_column(String(64), default="")
+    profile: Mapped[str] = mapped_column(String(64), default="default")
+    pin: Mapped[str] = mapped_column(String(16), default="")
+
+
+class Ivr(_AccountObject, Base):
+    __tablename__ = "ivrs"
+    __table_args__ = (UniqueConstraint("account_id", "name"),)
+
+    greeting: Mapped[str] = mapped_column(String(64), default="")
+    invalid_sound: Mapped[str] = mapped_column(String(64), default="")
+    exit_sound: Mapped[str] = mapped_column(String(64), default="")
+    timeout: Mapped[int] = mapped_column(Integer, default=10)  # seconds
+    retries: Mapped[int] = mapped_column(Integer, default=3)
+    direct_dial: Mapped[bool] = mapped_column(Boolean, default=False)
+    cid_name_prefix: Mapped[str] = mapped_column(String(32), default="")
+    ringback: Mapped[str] = mapped_column(String(64), default="")
+    failover_type: Mapped[str] = mapped_column(String(16), default="")
+    failover_value: Mapped[str] = mapped_column(String(500), default="")
+
+    options: Mapped[list[IvrOption]] = relationship(
+        order_by="IvrOption.digit", lazy="selectin", cascade="all, delete-orphan"
+    )
+
+
+class IvrOption(Base):
+    __tablename__ = "ivr_options"
+    __table_args__ = (UniqueConstraint("ivr_id", "digit"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ivr_id: Mapped[int] = mapped_column(ForeignKey("ivrs.id", ondelete="CASCADE"))
+    digit: Mapped[str] = mapped_column(String(1))
+    dest_type: Mapped[str] = mapped_column(String(16))
+    dest_value: Mapped[str] = mapped_column(String(500))
+
+
+class TimeCondition(_AccountObject, Base):
+    """Rows of times; the matching row with the lowest priority number routes the call, in the
+    account's time zone; no row matching (or forced closed) goes to the failover."""
+
+    __tablename__ = "time_conditions"
+    __table_args__ = (UniqueConstraint("account_id", "name"),)
+
+    force: Mapped[str] = mapped_column(String(8), default="auto")  # auto | open | closed
+    forced_by: Mapped[str] = mapped_column(String(300), default="")
+    forced_at: Mapped[datetime | None]
+    failover_type: Mapped[str] = mapped_column(String(16), default="")
+    failover_value: Mapped[str] = mapped_column(String(500), default="")
+
+    rows: Mapped[list[TimeConditionRow]] = relationship(
+        order_by="(TimeConditionRow.priority, TimeConditionRow.id)",
+        lazy="selectin",
+        cascade="all, delete-orphan",
+    )
+
+
+class TimeConditionRow(Base):
+    """One row: empty fields match anything. `kind` is "time", or "holiday" (matches on the
+    public holidays of `holiday_country`, from the `holidays` package, within the other fields)."""
+
+    __tablename__ = "time_condition_rows"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    condition_id: Mapped[int] = mapped_column(
+        ForeignKey("time_conditions.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(8), default="time")
+    start_time: Mapped[str] = mapped_column(String(5), default="")  # HH:MM
+    end_time: Mapped[str] = mapped_column(String(5), default="")  # HH:MM, exclusive
+    weekdays: Mapped[str] = mapped_column(String(16), default="")  # mon-fri
+    monthdays: Mapped[str] = mapped_column(String(8), default="")  # 1-15
+    months: Mapped[str] = mapped_column(String(8), default="")  # 1-12 or jan-mar
+    years: Mapped[str] = mapped_column(String(10), default="")  # 2026-2027
+    holiday_country: Mapped[str] = mapped_column(String(8), default="")  # NL, DE-BY
+    priority: Mapped[int] = mapped_column(Integer, default=10)
+    dest_type: Mapped[str] = mapped_column(String(16))
+    dest_value: Mapped[str] = mapped_column(String(500))
+
+
+class RoutingChange(Base):
+    """A routing change, with the object before and after, so `/route undo` can revert it."""
+
+    __tablename__ = "routing_changes"
+    __table_args__ = (Index("ix_routing_changes_actor", "actor_key", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor_key: Mapped[str] = mapped_column(String(300))
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
+    object_type: Mapped[str] = mapped_column(String(32))
+    object_key: Mapped[str] = mapped_column(String(100))
+    summary: Mapped[str] = mapped_column(String(500))
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    undone_at: Mapped[datetime | None]

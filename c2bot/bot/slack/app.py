@@ -34,6 +34,7 @@ from c2bot.bot.slack import (
     messages,
     notes,
     people,
+    plugins,
 )
 from c2bot.bot.slack.inbox import COMMAND, THREAD_MESSAGE
 from c2bot.bot.slack.kit import Asker, InFlight, SlackKit
@@ -108,6 +109,8 @@ class SlackFrontDoor:
         commands.register(self.app, self.kit)
         case_form.register(self.app, self.kit)
         fax_form.register(self.app, self.kit)
+        for plugin in plugins.PLUGINS:
+            plugin.register(self.app, self.kit)
         actions.register(self.app, self.kit)
         notes.register(self.app, self.kit)
         messages.register(self.app, self.kit)
@@ -181,6 +184,9 @@ class SlackFrontDoor:
             return messages.write_on_case(self.kit, ctx, asker, row.payload)
         if row.kind == fax_form.FAX_FORM:
             return fax_form.replay(self.kit, ctx, row)
+        plugin = plugins.for_kind(row.kind)
+        if plugin is not None:
+            return plugin.replay(self.kit, ctx, row)
         request, files = case_form.read_form_once(row.payload["view_id"], row.payload["values"])
         asker = Asker(self.client, row.user_id)
         return case_form.open_from_form(self.kit, ctx, asker, request, files)

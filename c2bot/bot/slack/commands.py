@@ -11,7 +11,7 @@ from slack_bolt.context.async_context import AsyncBoltContext
 
 from c2bot.bot.commands import changes_something, run_command
 from c2bot.bot.faxcommands import FAX_SEND, FaxShown
-from c2bot.bot.slack import case_form, fax_form, people
+from c2bot.bot.slack import case_form, fax_form, people, plugins
 from c2bot.bot.slack.inbox import COMMAND
 from c2bot.bot.slack.kit import Asker, SlackKit
 from c2bot.handlers.replies import OpenForm
@@ -28,14 +28,19 @@ async def answer_command(kit: SlackKit, asker: Asker, command: dict[str, Any]) -
     if command.get("inbox_id") is not None:
         ctx = replace(ctx, request_ref=f"slack:inbox:{command['inbox_id']}")
     outcome = await run_command(ctx, command["command"], command.get("text") or "", forms=True)
+    plugin = plugins.for_form(outcome.result.form) if isinstance(outcome.result, OpenForm) else None
     if isinstance(outcome.result, OpenForm) and outcome.result.form == FAX_SEND:
         await fax_form.open_form(kit, ctx, command["trigger_id"])
+    elif isinstance(outcome.result, OpenForm) and plugin is not None:
+        await plugin.open_form(kit, ctx, outcome.result, command["trigger_id"])
     elif isinstance(outcome.result, OpenForm):
         await case_form.open_form(kit, ctx, outcome.result, command["trigger_id"])
     else:
         await asker.show(outcome.result)
     if isinstance(outcome.result, FaxShown):
         await fax_form.share_preview(kit, asker, outcome.result)
+    for module in plugins.PLUGINS:
+        await module.after_reply(kit, asker, outcome.result)
 
 
 def kept_command(command: dict[str, Any]) -> dict[str, Any]:
