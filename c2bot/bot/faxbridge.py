@@ -70,6 +70,7 @@ class FaxBridge:
         if "esl" in self.parts or "fax" in self.parts:
             self.pool = pool_from_settings(settings)
             await self.pool.start()
+            self.services.switch = self.pool
         if "fax" in self.parts and self.pool is not None:
             self.router = CallRouter(self.pool)
             self.receiver = FaxReceiver(settings, self.services.sessions, self.events)

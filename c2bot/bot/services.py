@@ -13,6 +13,7 @@ from c2bot.handlers.context import Actor, Context
 from c2bot.handlers.events import CaseEvent, CaseEvents
 from c2bot.storage.db import SessionFactory, session_factory
 from c2bot.storage.models import Channel, utcnow
+from c2bot.switch.esl import SwitchPool
 
 
 class Notifier:
@@ -41,6 +42,8 @@ class Services:
     clock: Callable[[], datetime] = utcnow
     sessions: SessionFactory = field(init=False)
     wakers: dict[str, Callable[[], None]] = field(default_factory=dict)
+    # The Event Socket pool, when this process runs the esl or fax part (set at start-up).
+    switch: SwitchPool | None = None
 
     def __post_init__(self) -> None:
         self.sessions = session_factory(self.engine)
@@ -54,6 +57,7 @@ class Services:
             events=self.notifier,
             clock=self.clock,
             nudge=self.nudge,
+            switch=self.switch,
         )
 
     def nudge(self, worker: str) -> None:

@@ -10,6 +10,7 @@ from c2bot.config.settings import Settings
 from c2bot.handlers.events import CaseEvents, NoEvents
 from c2bot.storage.db import SessionFactory
 from c2bot.storage.models import Channel, Person, Role, utcnow
+from c2bot.switch.esl import SwitchPool
 
 
 @dataclass(frozen=True)
@@ -57,3 +58,5 @@ class Context:
     # What makes this request the same request when it is replayed or sent again (a Slack inbox
     # row, a confirmed mail command): handlers that create things use it to create them once.
     request_ref: str | None = None
+    # The switch (FreeSWITCH Event Socket), when this process has one: live calls, registrations.
+    switch: SwitchPool | None = None
