@@ -7,6 +7,7 @@ exactly the same words and give the same answers.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from c2bot.bot import (
     callcommands,
@@ -446,6 +447,32 @@ def changes_something(line: str) -> bool:
         return False
     verb = command.verb(parsed.verb)
     return parsed.verb not in READ_ONLY_VERBS and not (verb and wants_form(verb, parsed))
+
+
+# Routing changes by email wait for a reply for a short while only: a forged From address must
+# not leave a change lying around that a later, careless "yes" would set off.
+ROUTING_WORDS = frozenset({"route", "calls"})
+ROUTING_OBJECTS = frozenset(
+    {"device", "did", "ringgroup", "queue", "ivr", "timecondition", "conference", "confprofile"}
+    | {"recording"}
+)
+ROUTING_CONFIRM = timedelta(minutes=15)
+OTHER_CONFIRM = timedelta(hours=24)
+
+
+def confirm_within(line: str) -> timedelta:
+    """How long an emailed change waits for its confirmation reply."""
+    words = line.strip().lstrip("/").lower().split()
+    if words and words[0] in ROUTING_WORDS:
+        return ROUTING_CONFIRM
+    if len(words) > 1 and words[0] == "c2" and words[1] in ROUTING_OBJECTS:
+        return ROUTING_CONFIRM
+    return OTHER_CONFIRM
+
+
+def describe_window(window: timedelta) -> str:
+    minutes = int(window.total_seconds() // 60)
+    return f"{minutes // 60} hours" if minutes % 60 == 0 else f"{minutes} minutes"
 
 
 async def run_line(ctx: Context, line: str) -> Outcome:

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from c2bot.bot.commands import changes_something, run_line
+from c2bot.bot.commands import changes_something, confirm_within, describe_window, run_line
 from c2bot.bot.grammar import has_secret, redact
 from c2bot.bot.mail.faxmail import FaxMailIntake
 from c2bot.bot.mail.notify import new_token
@@ -49,7 +49,6 @@ from c2bot.storage.models import (
 )
 
 log = logging.getLogger(__name__)
-CONFIRM_WITHIN = timedelta(hours=24)
 FAX_PENDING = "fax-pending"
 FAX_TAKEN = "fax-taking"
 CONFIRM_WORDS = frozenset({"yes", "y", "confirm", "ok", "ja", "bevestig"})
@@ -494,7 +493,8 @@ class Intake:
             (
                 f"You asked c2bot to run:\n\n    {mail.subject}\n\n"
                 "It changes something, so it runs only once you confirm: reply yes to this mail "
-                f"(it goes to bot+{token}@{self.domain}) within {CONFIRM_WITHIN.days * 24} hours. "
+                f"(it goes to bot+{token}@{self.domain}) within "
+                f"{describe_window(confirm_within(mail.subject))}. "
                 "If you did not send it, ignore this mail and nothing happens."
             ),
             reply_to=f"bot+{token}@{self.domain}",
@@ -530,7 +530,7 @@ class Intake:
     ) -> str | None:
         if pending is None or pending.used_at is not None:
             return "This confirmation was used already; nothing was run again."
-        if pending.created_at <= self.services.clock() - CONFIRM_WITHIN:
+        if pending.created_at <= self.services.clock() - confirm_within(pending.line):
             return "This confirmation expired; send the command again to get a new one."
         if pending.email != mail.from_addr or actor is None:
             return "This confirmation came from another address than the request; nothing ran."
