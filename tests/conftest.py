@@ -3,24 +3,33 @@
 Every database test runs twice, once per backend. PostgreSQL is the one on 127.0.0.1:5432
 (trust auth, database `test`); each test gets its own schema. Without it the PostgreSQL half
 skips, except with CI=true, where a missing server fails the run.
+
+Running the migrations for every test cost a second or two each, so each test starts from a
+schema made once: a migrated SQLite file copied, and on PostgreSQL the DDL of the models plus the
+Alembic stamp. `tests/storage/test_migrations.py` proves the migrations build exactly that schema.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
+import shutil
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
 import pytest
+from alembic.script import ScriptDirectory
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.schema import CreateIndex, CreateTable
 
 from c2bot.bot.services import Services
 from c2bot.config.settings import Settings, load_settings
 from c2bot.handlers.context import Actor
-from c2bot.storage.db import create_engine, upgrade
-from c2bot.storage.models import Account, Contact, Person, Role
+from c2bot.storage.db import alembic_config, create_engine, upgrade
+from c2bot.storage.models import Account, Base, Contact, Person, Role
 
 PG_DSN = os.environ.get("C2_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -39,17 +48,66 @@ def _no_machine_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("C2_CONFIG", str(tmp_path / "absent.toml"))
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'c2bot.db'}"
-        return
+def _head() -> str:
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert head is not None
+    return head
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated once; each test gets a copy."""
+    path = tmp_path_factory.mktemp("template") / "c2bot.db"
+
+    async def build() -> None:
+        engine = create_engine(f"sqlite+aiosqlite:///{path}")
+        await upgrade(engine)
+        await engine.dispose()
+
+    asyncio.run(build())
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_ddl() -> str:
+    """The models' tables and indexes as one PostgreSQL script, stamped at the head revision."""
+    dialect = postgresql.asyncpg.dialect()  # type: ignore[attr-defined]
+    statements = []
+    for table in Base.metadata.sorted_tables:
+        statements.append(str(CreateTable(table).compile(dialect=dialect)))
+        statements += [str(CreateIndex(index).compile(dialect=dialect)) for index in table.indexes]
+    statements.append(
+        "CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL, "
+        "CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num))"
+    )
+    statements.append(f"INSERT INTO alembic_version (version_num) VALUES ('{_head()}')")
+    return ";\n".join(statements)
+
+
+async def new_postgres_schema(ddl: str | None) -> tuple[asyncpg.Connection, str]:
+    """A fresh schema (with the models' tables when `ddl` is given) and the connection that made
+    it, for dropping it after."""
     schema = f"t_{secrets.token_hex(6)}"
     try:
         connection = await asyncpg.connect(PG_DSN, timeout=5)
     except (OSError, asyncpg.PostgresError) as error:
         missing_server(f"PostgreSQL at {PG_DSN} ({error})")
     await connection.execute(f'CREATE SCHEMA "{schema}"')
+    if ddl is not None:
+        await connection.execute(f'SET search_path TO "{schema}";\n{ddl}')
+        await connection.execute("RESET search_path")
+    return connection, schema
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def database_url(
+    request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path, postgres_ddl: str
+) -> AsyncIterator[str]:
+    if request.param == "sqlite":
+        shutil.copyfile(sqlite_template, tmp_path / "c2bot.db")
+        yield f"sqlite+aiosqlite:///{tmp_path / 'c2bot.db'}"
+        return
+    connection, schema = await new_postgres_schema(postgres_ddl)
     try:
         url = PG_DSN.replace("postgresql://", "postgresql+asyncpg://")
         yield f"{url}?options=-csearch_path%3D{schema}"
@@ -81,8 +139,7 @@ def settings(database_url: str) -> Settings:
 
 @pytest.fixture
 async def services(settings: Settings) -> AsyncIterator[Services]:
-    engine = create_engine(settings.database_url)
-    await upgrade(engine)
+    engine = create_engine(settings.database_url)  # the schema is there: see database_url
     try:
         yield Services(settings=settings, engine=engine)
     finally:
