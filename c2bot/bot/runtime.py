@@ -19,6 +19,7 @@ from c2bot.bot.http import HealthCheck, build_http_app
 from c2bot.bot.mail.gateway import MailGateway
 from c2bot.bot.mail.notify import MailNotifier
 from c2bot.bot.mail.outbox import Outbox
+from c2bot.bot.portnotices import PortNotices
 from c2bot.bot.services import Services
 from c2bot.bot.slack.app import SlackFrontDoor
 from c2bot.config.settings import Settings
@@ -138,9 +139,11 @@ class Runtime:
     async def _housekeeping(self) -> None:
         assert self.services is not None
         ctx = self.services.context(SYSTEM, Channel.SYSTEM)
+        ports = PortNotices(self.services, self.outbox, self.slack.kit if self.slack else None)
         while not self.stopping.is_set():
             try:
                 await due_reminders(ctx)
+                await ports.housekeeping(ctx)
                 if self.slack is not None:
                     await self.slack.catch_up()
             except Exception:

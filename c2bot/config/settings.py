@@ -117,6 +117,8 @@ class Settings(BaseSettings):
     recordings_dir: Path = Field(Path("./var/recordings"), alias="C2_RECORDINGS_DIR")
     pstn_gateway: str = Field("sofia/gateway/pstn/", alias="C2_PSTN_GATEWAY")
     sip_profile: str = Field("external", alias="C2_SIP_PROFILE")
+    port_lead_days: int = Field(3, alias="C2_PORT_LEAD_DAYS", ge=0, le=60)
+    port_country: str = Field("NL", alias="C2_PORT_COUNTRY", pattern=r"^[A-Z]{2}$")
     case_targets: str = Field("highest=30m,high=2h,normal=1bd,low=2bd", alias="C2_CASE_TARGETS")
     case_reminder_before: str = Field("15m", alias="C2_CASE_REMINDER_BEFORE")
     business_hours: str = Field("09:00-17:00", alias="C2_BUSINESS_HOURS")

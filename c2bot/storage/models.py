@@ -6,13 +6,14 @@ Times are stored as UTC and always come back timezone-aware, on SQLite as on Pos
 from __future__ import annotations
 
 import enum
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Date,
     DateTime,
     Dialect,
     Enum,
@@ -789,3 +790,130 @@ class RoutingChange(Base):
     before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     undone_at: Mapped[datetime | None]
+
+
+# --- number porting ---------------------------------------------------------------------------
+#
+# A port request brings an account's numbers over from another (donor) operator. Numbers are
+# stored as ranges of E.164 strings of equal length, so "overlaps" is a string comparison. Every
+# step is a PortEvent: the request's history, and the queue of its notices (the support thread,
+# the customer's DM, mail), each marked once delivered.
+
+
+class PortState(enum.StrEnum):
+    DRAFT = "draft"  # made, waiting for the signed letter of authorisation
+    SUBMITTED = "submitted"  # signed; the carrier asks the donor
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+    DELAYED = "delayed"
+    SCHEDULED = "scheduled"
+    COMPLETED = "completed"  # "Opgeleverd": the numbers are ours
+    CANCELLED = "cancelled"
+
+
+PORT_FINAL = (PortState.REJECTED, PortState.COMPLETED, PortState.CANCELLED)
+
+
+class PortRequest(Base):
+    __tablename__ = "port_requests"
+    __table_args__ = (Index("ix_port_requests_state_account", "state", "account_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    requester_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    state: Mapped[PortState] = mapped_column(_enum(PortState), default=PortState.DRAFT)
+    company: Mapped[str] = mapped_column(String(200))
+    contact_name: Mapped[str] = mapped_column(String(200))
+    contact_email: Mapped[str] = mapped_column(String(254), default="")
+    street: Mapped[str] = mapped_column(String(200))
+    house_number: Mapped[str] = mapped_column(String(10))
+    house_addition: Mapped[str] = mapped_column(String(10), default="")
+    postcode: Mapped[str] = mapped_column(String(10))
+    city: Mapped[str] = mapped_column(String(100))
+    donor: Mapped[str] = mapped_column(String(100))
+    donor_customer: Mapped[str] = mapped_column(String(64), default="")
+    contract: Mapped[str] = mapped_column(String(16))  # terminate | continue
+    line_type: Mapped[str] = mapped_column(String(16))
+    desired_date: Mapped[date] = mapped_column(Date)
+    # The date agreed with the donor (scheduled) or expected now (delayed); None until then.
+    port_date: Mapped[date | None] = mapped_column(Date)
+    reason_code: Mapped[str] = mapped_column(String(32), default="")
+    reason: Mapped[str] = mapped_column(Text, default="")
+    warnings: Mapped[str] = mapped_column(Text, default="")
+    source: Mapped[Channel] = mapped_column(_enum(Channel))
+    source_ref: Mapped[str | None] = mapped_column(String(400), unique=True)
+    letter_signed_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    completed_at: Mapped[datetime | None]
+    slack_channel: Mapped[str | None] = mapped_column(String(32))
+    slack_ts: Mapped[str | None] = mapped_column(String(32))
+    dm_channel: Mapped[str | None] = mapped_column(String(32))
+    dm_ts: Mapped[str | None] = mapped_column(String(32))
+    staff_reminded_at: Mapped[datetime | None]
+    customer_reminded_at: Mapped[datetime | None]
+    customer_reminders: Mapped[int] = mapped_column(Integer, default=0)
+
+    account: Mapped[Account] = relationship(lazy="joined")
+    requester: Mapped[Person | None] = relationship(lazy="joined")
+    ranges: Mapped[list[PortRange]] = relationship(
+        order_by="PortRange.position", lazy="selectin", cascade="all, delete-orphan"
+    )
+
+
+class PortRange(Base):
+    """One number (first == last) or range of a request, in E.164."""
+
+    __tablename__ = "port_ranges"
+    __table_args__ = (Index("ix_port_ranges_first_last", "first", "last"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    request_id: Mapped[int] = mapped_column(
+        ForeignKey("port_requests.id", ondelete="CASCADE"), index=True
+    )
+    position: Mapped[int] = mapped_column(Integer)
+    first: Mapped[str] = mapped_column(String(32))
+    last: Mapped[str] = mapped_column(String(32))
+    count: Mapped[int] = mapped_column(Integer)
+
+
+class PortEvent(Base):
+    """One step of a request (made, letter, signed, a state change, a reminder) and its notices."""
+
+    __tablename__ = "port_events"
+    __table_args__ = (Index("ix_port_events_request", "request_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("port_requests.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    kind: Mapped[str] = mapped_column(String(24))
+    state: Mapped[PortState] = mapped_column(_enum(PortState))
+    actor_label: Mapped[str] = mapped_column(String(300))
+    channel: Mapped[Channel] = mapped_column(_enum(Channel))
+    note: Mapped[str] = mapped_column(Text, default="")
+    new_date: Mapped[date | None] = mapped_column(Date)
+    # What made this step (a Slack modal, a confirmed mail): the same step is taken once.
+    source_ref: Mapped[str | None] = mapped_column(String(400), unique=True)
+    notify_staff: Mapped[bool] = mapped_column(Boolean, default=True)
+    notify_customer: Mapped[bool] = mapped_column(Boolean, default=True)
+    mailed_at: Mapped[datetime | None]
+    slack_claimed_at: Mapped[datetime | None]
+    slack_done_at: Mapped[datetime | None]
+
+
+class PortDocument(Base):
+    """A signed letter of authorisation as it came back (Slack upload, mail, shell)."""
+
+    __tablename__ = "port_documents"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    request_id: Mapped[int] = mapped_column(
+        ForeignKey("port_requests.id", ondelete="CASCADE"), index=True
+    )
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("port_events.id"))
+    filename: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(127))
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    uploaded_at: Mapped[datetime] = mapped_column(default=utcnow)
+    uploaded_by: Mapped[str] = mapped_column(String(300))
+    channel: Mapped[Channel] = mapped_column(_enum(Channel))

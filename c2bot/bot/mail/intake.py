@@ -25,6 +25,7 @@ from c2bot.bot.grammar import has_secret, redact
 from c2bot.bot.mail.faxmail import FaxMailIntake
 from c2bot.bot.mail.notify import new_token
 from c2bot.bot.mail.outbox import Outbox, enqueue
+from c2bot.bot.mail.portmail import answers_letter, take_signed_letter
 from c2bot.bot.mail.records import STRANGER_REPLY_EVERY, told_since
 from c2bot.bot.mailcompose import case_number_from_subject, compose_mail
 from c2bot.bot.mailparse import MalformedMail, ParsedMail, parse_mail, strip_reply
@@ -510,6 +511,12 @@ class Intake:
         async with self.services.sessions() as session:
             pending = await session.get(PendingCommand, delivery.token)
             actor = await actor_for_email(session, mail.from_addr)
+        if pending is not None and answers_letter(pending.line):
+            # A reply to a port request's letter of authorisation: it brings the signed letter.
+            outcome, answer = await take_signed_letter(self.services, pending, mail)
+            await self._record(delivery, outcome, pending.line)
+            await self._answer(delivery, answer)
+            return
         problem = self._confirmation_problem(pending, mail, actor)
         if problem is not None or pending is None or actor is None:
             await self._record(delivery, "command-refused", problem or "")
