@@ -30,6 +30,7 @@ from c2bot.storage.crypto import SecretUnreadable, unseal
 from c2bot.storage.fax import Mailbox as StoredMailbox
 from c2bot.storage.fax import mailboxes
 from c2bot.switch.esl import SwitchPool, pool_from_settings
+from c2bot.switch.recorder import PhoneRecorder
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,7 @@ class FaxBridge:
         self.router: CallRouter | None = None
         self.worker: FaxWorker | None = None
         self.receiver: FaxReceiver | None = None
+        self.recorder: PhoneRecorder | None = None
         self.pollers: dict[str, tuple[MailboxPoller, asyncio.Task[None]]] = {}
         self.intake = Intake(services, outbox)
         services.wakers["fax"] = self.wake
@@ -71,14 +73,21 @@ class FaxBridge:
             self.pool = pool_from_settings(settings)
             await self.pool.start()
             self.services.switch = self.pool
-        if "fax" in self.parts and self.pool is not None:
+        if self.pool is not None:
+            # One event subscription for every listener: recordings made by phone (1800)
+            # always, received faxes and the fax worker's calls with `fax`.
             self.router = CallRouter(self.pool)
+            self.recorder = PhoneRecorder(settings, self.services.sessions)
+            self.router.handlers.append(self.recorder.on_event)
+        if "fax" in self.parts and self.router is not None:
             self.receiver = FaxReceiver(settings, self.services.sessions, self.events)
             self.router.handlers.append(self.receiver.on_event)
             self.worker = FaxWorker(
-                settings, self.services.sessions, self.pool, self.events, router=self.router
+                settings, self.services.sessions, self.router.pool, self.events, router=self.router
             )
             spawn("fax worker", self.worker.run)
+        elif self.router is not None:
+            self.router.start()
         if "imap" in self.parts:
             spawn("fax mailboxes", self._mailboxes)
         if "fax" in self.parts:
@@ -94,6 +103,8 @@ class FaxBridge:
         self.pollers.clear()
         if self.worker is not None:
             await self.worker.stop()
+        elif self.router is not None:
+            await self.router.stop()
         if self.pool is not None:
             await self.pool.stop()
         await close_renderers()

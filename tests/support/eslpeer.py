@@ -25,7 +25,9 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from c2bot.switch.esl import EslClient, SwitchPool
 from c2bot.switch.wire import parse_event_plain, parse_message, render_event_plain, render_headers
+from tests.support.net import free_port
 
 FIXTURES = Path(
     os.environ.get(
@@ -145,6 +147,12 @@ class Channel:
     application: str = ""
     application_data: str = ""
     fax: dict[str, str] = field(default_factory=dict)
+    # Calls placed with ``place_call``: listed from the recorded rows, legs hung up together.
+    placed: bool = False
+    other_leg: str = ""
+    call_uuid: str = ""
+    caller_name: str = ""
+    codec: str = "PCMA"
 
 
 @dataclass
@@ -269,6 +277,8 @@ class EslPeer:
         self.fax_seconds = 600.0
         self.silence_seconds = 60.0
         self.started = time.time()
+        self.registrations: list[SipRegistration] = []
+        self.now: Callable[[], float] = time.time  # registrations' EXPSECS count from this
         self._sequence = itertools.count(500)
         self._listeners: set[_Listener] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -415,8 +425,12 @@ class EslPeer:
             target, _, cause = rest.strip().partition(" ")
             if target not in self.channels:
                 return "-ERR No such channel!\n"
-            self._hangup(self.channels[target], cause or "NORMAL_CLEARING")
+            self._hangup_call(self.channels[target], cause or "NORMAL_CLEARING")
             return "+OK\n"
+        if args == "show registrations as json":
+            return self._registrations_json()
+        if command == "sofia" and rest.startswith("xmlstatus profile ") and rest.endswith(" reg"):
+            return self._registrations_xml(rest.split(" ")[2])
         if command == "originate":
             return await self._originate(rest, job_uuid=None)
         return f"-ERR {command} Command not found!\n"
@@ -438,7 +452,12 @@ class EslPeer:
     def _channels_json(self) -> str:
         if not self.channels:
             return '{"row_count": 0}\n'
-        rows = [_channel_row(channel, self.hostname) for channel in self.channels.values()]
+        rows = [
+            _placed_row(channel, self.hostname, self.channels)
+            if channel.placed
+            else _channel_row(channel, self.hostname)
+            for channel in self.channels.values()
+        ]
         return json.dumps({"row_count": len(rows), "rows": rows}, separators=(",", ":"))
 
     # -- calls ---------------------------------------------------------------------------------
@@ -457,6 +476,9 @@ class EslPeer:
             file=arg if app == "txfax" else "",
         )
         self.originates.append(call)
+        if dialstring.startswith("user/") and not self.is_registered(number):
+            # mod_dptools' user/ endpoint fails before any channel exists.
+            return self._finish_originate(call, job_uuid, arguments, "-ERR USER_NOT_REGISTERED\n")
         line = self.lines.get(number, self.default_line)
         name = f"loopback/{number}-a" if dialstring.startswith("loopback/") else dialstring
         channel = Channel(call.uuid, name, number, "outbound", variables)
@@ -613,6 +635,134 @@ class EslPeer:
         if channel.answered:
             self._channel_event("CHANNEL_HANGUP", channel)
         self._channel_event("CHANNEL_HANGUP_COMPLETE", channel)
+
+    # -- SIP phones: calls in progress and registrations ----------------------------------------
+    def place_call(
+        self,
+        caller: str,
+        destination: str,
+        *,
+        accountcode: str = "",
+        caller_name: str = "",
+        domain: str = "127.0.0.1",
+        codec: str = "PCMA",
+        bridged: bool = True,
+        answered: bool = True,
+        variables: dict[str, str] | None = None,
+        application: tuple[str, str] = ("", ""),
+    ) -> Channel:
+        """A call from a SIP phone in progress: its A leg (returned) and, bridged, its B leg.
+
+        Listed by ``show channels as json`` in the recorded rows' form; killing either leg ends
+        both, with the events in the recorded order.
+        """
+        # Our dialplan sets accountcode on every call it routes (DESIGN.md).
+        codes = {"accountcode": accountcode} if accountcode else {}
+        a_leg = Channel(
+            self.new_uuid(),
+            f"sofia/internal/{caller}@{domain}",
+            destination,
+            "inbound",
+            {**codes, **(variables or {})},
+            caller_id=caller,
+            placed=True,
+            caller_name=caller_name,
+            codec=codec,
+        )
+        a_leg.call_uuid = a_leg.uuid
+        b_leg: Channel | None = None
+        if bridged:
+            b_leg = Channel(
+                self.new_uuid(),
+                f"sofia/internal/{destination}",
+                destination,
+                "outbound",
+                dict(codes),
+                caller_id=caller,
+                placed=True,
+                caller_name=caller_name,
+                codec=codec,
+                other_leg=a_leg.uuid,
+                call_uuid=a_leg.uuid,
+            )
+            a_leg.other_leg = b_leg.uuid
+            a_leg.application, a_leg.application_data = "bridge", f"sofia/internal/{destination}"
+        else:
+            a_leg.application, a_leg.application_data = application
+        for leg in (a_leg, b_leg):
+            if leg is None:
+                continue
+            self.channels[leg.uuid] = leg
+            self._channel_event("CHANNEL_CREATE", leg)
+        if answered:
+            for leg in (a_leg, b_leg):
+                if leg is not None:
+                    leg.answered = time.time()
+                    self._channel_event("CHANNEL_ANSWER", leg)
+        return a_leg
+
+    def hang_up(self, uuid: str, cause: str = "NORMAL_CLEARING") -> None:
+        """The phone hangs up: the call ends as uuid_kill would end it."""
+        self._hangup_call(self.channels[uuid], cause)
+
+    def _hangup_call(self, channel: Channel, cause: str) -> None:
+        """One leg, or both legs of a placed call in FreeSWITCH's order (esl_session step 11)."""
+        other = self.channels.get(channel.other_leg) if channel.other_leg else None
+        if other is None:
+            self._hangup(channel, cause)
+            return
+        for leg in (channel, other):
+            leg.hungup, leg.cause = time.time(), cause
+            self.channels.pop(leg.uuid, None)
+        for name, leg in (
+            ("CHANNEL_HANGUP", channel),
+            ("CHANNEL_HANGUP", other),
+            ("CHANNEL_HANGUP_COMPLETE", other),
+            ("CHANNEL_HANGUP_COMPLETE", channel),
+        ):
+            if name == "CHANNEL_HANGUP_COMPLETE" or leg.answered:
+                self._channel_event(name, leg)
+
+    def register(
+        self,
+        user: str,
+        realm: str = "127.0.0.1",
+        *,
+        agent: str = "fixture-sip-client/0.1",
+        port: int = 5070,
+        expires_in: int = 118,
+        call_id: str | None = None,
+    ) -> SipRegistration:
+        """A phone registers as user@realm from 127.0.0.1:port (the recorded client's values)."""
+        registration = SipRegistration(
+            user=user,
+            realm=realm,
+            call_id=call_id or f"{uuidlib.uuid4().hex[:8]}@127.0.0.1",
+            agent=agent,
+            network_port=str(port),
+            expires=int(self.now()) + expires_in,
+        )
+        self.registrations = [r for r in self.registrations if (r.user, r.realm) != (user, realm)]
+        self.registrations.append(registration)
+        return registration
+
+    def is_registered(self, user_at_realm: str) -> bool:
+        return any(f"{r.user}@{r.realm}" == user_at_realm for r in self.registrations)
+
+    def _registrations_json(self) -> str:
+        if not self.registrations:
+            return '{"row_count": 0}\n'
+        rows = [_registration_row(r, self.hostname) for r in self.registrations]
+        return json.dumps({"row_count": len(rows), "rows": rows}, separators=(",", ":"))
+
+    def _registrations_xml(self, profile: str) -> str:
+        if profile != "internal":
+            return f"-ERR this test peer has one sofia profile, internal (asked: {profile})\n"
+        head, item, tail = _recorded_xmlstatus()
+        items = "".join(
+            _registration_xml(item, r, self.hostname, self.now()) for r in self.registrations
+        )
+        return head + items + tail
 
     # -- event building ------------------------------------------------------------------------
     def _channel_event(self, name: str, channel: Channel) -> None:
@@ -808,6 +958,148 @@ def _channel_row(channel: Channel, hostname: str) -> dict[str, str]:
     }
 
 
+# -- recorded answers about SIP phones (esl_session.txt step 7, registrations.txt) -------------
+@dataclass
+class SipRegistration:
+    """A registered phone as the peer reports it (defaults: the recorded client)."""
+
+    user: str
+    realm: str
+    call_id: str
+    agent: str
+    expires: int
+    network_ip: str = "127.0.0.1"
+    network_port: str = "5070"
+    profile: str = "internal"
+
+    @property
+    def contact(self) -> str:
+        return f"sip:{self.user}@{self.network_ip}:{self.network_port}"
+
+
+_CODECS = {"PCMA": ("8000", "64000"), "PCMU": ("8000", "64000"), "G722": ("16000", "64000")}
+_CODECS["L16"] = ("8000", "128000")
+_CODECS["OPUS"] = ("48000", "0")
+
+
+@cache
+def recorded_answers(name: str = "registrations.txt") -> tuple[tuple[str, str], ...]:
+    """(command, answer) in order; each answer is the text between its ``### api`` line and the
+    next one, less the one newline that separates them."""
+    text = (FIXTURES / name).read_text()
+    parts = re.split(r"^### api (.*)\n", text, flags=re.MULTILINE)
+    return tuple(
+        (command, answer.removesuffix("\n"))
+        for command, answer in zip(parts[1::2], parts[2::2], strict=True)
+    )
+
+
+@cache
+def _recorded_channel_rows() -> dict[str, tuple[tuple[str, str], ...]]:
+    """The two rows of the recorded ``show channels as json`` (step 7), by direction."""
+    for record in read_records(FIXTURES / "esl_session.txt"):
+        message = parse_message(record.data) if record.direction == "S->C" else None
+        if message is not None and message.body.startswith(b'{"row_count":2'):
+            rows = json.loads(message.body)["rows"]
+            return {row["direction"]: tuple(row.items()) for row in rows}
+    raise ValueError("esl_session.txt has no show channels answer with rows")
+
+
+def _placed_row(channel: Channel, hostname: str, channels: dict[str, Channel]) -> dict[str, str]:
+    """A placed call's leg in the recorded row's keys and order, with this leg's values."""
+    row = dict(_recorded_channel_rows()[channel.direction])
+    other = channels.get(channel.other_leg)
+    rate, bit_rate = _CODECS.get(channel.codec, ("8000", "64000"))
+    inbound = channel.direction == "inbound"
+    row.update(
+        uuid=channel.uuid,
+        created=time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(channel.created)),
+        created_epoch=str(int(channel.created)),
+        name=channel.name,
+        state="CS_EXECUTE" if inbound else "CS_EXCHANGE_MEDIA",
+        cid_name=channel.caller_name,
+        cid_num=channel.caller_id,
+        ip_addr="127.0.0.1" if inbound else "",
+        dest=channel.number,
+        application=channel.application,
+        application_data=channel.application_data,
+        read_codec=channel.codec,
+        read_rate=rate,
+        read_bit_rate=bit_rate,
+        write_codec=channel.codec,
+        write_rate=rate,
+        write_bit_rate=bit_rate,
+        hostname=hostname,
+        accountcode=channel.variables.get("accountcode", ""),
+        callstate="ACTIVE" if channel.answered else "RINGING",
+        callee_name="" if inbound else channel.caller_name,
+        callee_num=(other.number if inbound else channel.caller_id) if other else "",
+        call_uuid=channel.call_uuid,
+        initial_cid_name=channel.caller_name,
+        initial_cid_num=channel.caller_id,
+        initial_ip_addr="127.0.0.1" if inbound else "",
+        initial_dest=channel.number,
+    )
+    return row
+
+
+def _registration_row(registration: SipRegistration, hostname: str) -> dict[str, str]:
+    recorded = json.loads(dict(recorded_answers())["show registrations as json"])["rows"][0]
+    row = dict(recorded)
+    row.update(
+        reg_user=registration.user,
+        realm=registration.realm,
+        token=registration.call_id,
+        url=f"sofia/{registration.profile}/{registration.contact}",
+        expires=str(registration.expires),
+        network_ip=registration.network_ip,
+        network_port=registration.network_port,
+        hostname=hostname,
+    )
+    return row
+
+
+@cache
+def _recorded_xmlstatus() -> tuple[str, str, str]:
+    """The recorded ``sofia xmlstatus profile internal reg``: head, one registration, tail."""
+    answer = dict(recorded_answers())["sofia xmlstatus profile internal reg"]
+    start = answer.index("    <registration>")
+    end = answer.index("</registration>\n") + len("</registration>\n")
+    return answer[:start], answer[start:end], answer[end:]
+
+
+def _registration_xml(item: str, registration: SipRegistration, hostname: str, now: float) -> str:
+    expires = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(registration.expires))
+    seconds = registration.expires - int(now)
+    who = f"{registration.user}@{registration.realm}"
+    values = {
+        "call-id": registration.call_id,
+        "user": who,
+        "contact": f'"" <{registration.contact}>',
+        "agent": registration.agent,
+        "status": f"Registered(UDP)(unknown) exp({expires}) expsecs({seconds})",
+        "host": hostname,
+        "network-ip": registration.network_ip,
+        "network-port": registration.network_port,
+        "sip-auth-user": registration.user,
+        "sip-auth-realm": registration.realm,
+        "mwi-account": who,
+    }
+
+    def fill(match: re.Match[str]) -> str:
+        tag = match[1]
+        return f"<{tag}>{_xml_text(values[tag])}</{tag}>" if tag in values else match[0]
+
+    return re.sub(r"<([a-z-]+)>(.*?)</\1>", fill, item)
+
+
+def _xml_text(value: str) -> str:
+    """Escaped as sofia's xmlstatus escapes (``"`` too, as the recorded contact shows)."""
+    for raw, entity in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ('"', "&quot;")):
+        value = value.replace(raw, entity)
+    return value
+
+
 @contextlib.asynccontextmanager
 async def running_peer(password: str = "ClueCon") -> AsyncIterator[EslPeer]:
     """``async with running_peer() as peer:`` a started peer on a free loopback port."""
@@ -817,3 +1109,26 @@ async def running_peer(password: str = "ClueCon") -> AsyncIterator[EslPeer]:
         yield peer
     finally:
         await peer.stop()
+
+
+@contextlib.asynccontextmanager
+async def connected_pool(
+    *peers: EslPeer, down: int = 0, **options: Any
+) -> AsyncIterator[SwitchPool]:
+    """A started SwitchPool on the peers (named fs1, fs2, ...), connected; ``down`` more hosts
+    at a port where nothing listens (named after the peers). ``options`` go to each client."""
+    fast: dict[str, Any] = {"call_timeout": 3.0, "connect_timeout": 2.0, "backoff": (0.05, 0.2)}
+    fast.update(options)
+    ports = [peer.port for peer in peers] + [free_port() for _ in range(down)]
+    clients = [
+        EslClient(name=f"fs{index}", host="127.0.0.1", port=port, password="ClueCon", **fast)
+        for index, port in enumerate(ports, start=1)
+    ]
+    pool = SwitchPool(clients)
+    await pool.start()
+    try:
+        for client in clients[: len(peers)]:
+            assert await client.wait_connected(5), f"{client.name} did not connect"
+        yield pool
+    finally:
+        await pool.stop()
