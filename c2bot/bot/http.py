@@ -1,4 +1,4 @@
-"""The HTTP surface: one ASGI app for Slack events, health and metrics (FreeSWITCH comes later)."""
+"""The HTTP surface: one ASGI app for Slack events, FreeSWITCH lookups, health and metrics."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from c2bot.bot.freeswitch_http import FreeSwitchEndpoints
 from c2bot.bot.services import Services
 from c2bot.storage.db import ping
 
@@ -30,8 +31,9 @@ def build_http_app(
     registry: CollectorRegistry,
     checks: Mapping[str, HealthCheck] | None = None,
 ) -> Starlette:
-    """Routes: POST /slack/events, GET /healthz, GET /metrics."""
+    """Routes: POST /slack/events, POST /freeswitch/*, GET /healthz, GET /metrics."""
     extra_checks = checks or {}
+    freeswitch = FreeSwitchEndpoints(services, registry)
 
     async def slack_events(request: Request) -> Response:
         if slack is None:
@@ -68,6 +70,7 @@ def build_http_app(
     return Starlette(
         routes=[
             Route("/slack/events", slack_events, methods=["POST"]),
+            *freeswitch.routes(),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/metrics", metrics, methods=["GET"]),
         ]
