@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from bench import fax_intake, mail_intake, render, slack_ack
+from bench import dialplan, fax_intake, mail_intake, render, slack_ack
 
 
 async def main() -> None:
     logging.basicConfig(level=logging.ERROR)
-    for bench in (slack_ack, mail_intake, fax_intake, render):
+    for bench in (slack_ack, mail_intake, fax_intake, render, dialplan):
         for line in await bench.main():
             print(line, flush=True)
 
