@@ -1,4 +1,4 @@
-"""The `fax` and `route did` commands: Web2Fax, fax senders and settings, FOIP numbers.
+"""The `fax` command: Web2Fax, fax senders and fax settings.
 
 The words are the DESIGN grammar; each verb turns them into one call to `c2bot.handlers.fax`.
 `commands.py` registers them, so Slack, the shell and `bot@` mail accept the same lines.
@@ -26,21 +26,6 @@ FAX_ID = Param(
 ACCOUNT = Param("account", "account number (resellers and staff)")
 STATES = tuple(state.value for state in FaxState)
 YES_NO = ("yes", "no")
-# DESIGN's forwarding types; only foip is served before the routing release.
-FORWARD_TYPES = (
-    "local",
-    "ip",
-    "direct-ip",
-    "pstn",
-    "sip-did",
-    "ringgroup",
-    "conference",
-    "queue",
-    "ivr",
-    "timecondition",
-    "foip",
-    "other",
-)
 # The words `fax set ... clear:` takes, and the stored settings each one empties.
 CLEARABLE: dict[str, tuple[str, ...]] = {
     "retries": ("retries",),
@@ -187,29 +172,6 @@ def _cleared(value: str | None) -> tuple[str, ...]:
     return tuple(name for word in words for name in CLEARABLE[word])
 
 
-# --- DIDs (route did) -------------------------------------------------------------------------
-
-
-async def _did_list(ctx: Context, inv: Invocation) -> Result:
-    return await fax.list_dids(ctx, inv.get("account"))
-
-
-async def _did_show(ctx: Context, inv: Invocation) -> Result:
-    return await fax.show_did(ctx, inv.need("number"))
-
-
-async def _did_set(ctx: Context, inv: Invocation) -> Result:
-    kind = inv.need("type")
-    if kind != "foip":
-        raise Invalid(
-            f"Forwarding type {kind} comes with the routing release; only foip can be set now.",
-            {"type": "not available yet"},
-        )
-    return await fax.set_did_foip(
-        ctx, inv.need("number"), inv.need("destination"), inv.get("account")
-    )
-
-
 FAX = Command(
     name="fax",
     summary="send faxes (Web2Fax), follow them, and manage Mail2Fax senders and fax settings",
@@ -299,40 +261,6 @@ FAX = Command(
     ),
 )
 
-ROUTE_DID = Command(
-    name="route did",
-    summary="phone numbers (DIDs) and where their calls go",
-    verbs=(
-        Verb("list", "numbers you may see and their forwarding", _did_list, params=(ACCOUNT,)),
-        Verb(
-            "show",
-            "one number and its forwarding",
-            _did_show,
-            params=(
-                Param("number", "the number, e.g. +31201234567", required=True, positional=True),
-            ),
-        ),
-        Verb(
-            "set",
-            "forward a number (now: foip, faxes mailed as PDF to one address)",
-            _did_set,
-            params=(
-                Param("number", "the number, e.g. +31201234567", required=True, positional=True),
-                Param(
-                    "type", "how calls are forwarded", FORWARD_TYPES, required=True, positional=True
-                ),
-                Param(
-                    "destination",
-                    "for foip: the one email address the faxes go to",
-                    required=True,
-                    positional=True,
-                ),
-                ACCOUNT,
-            ),
-        ),
-    ),
-    examples=("route did set +31201234567 foip fax@acme.nl", "route did list account:1001"),
-)
-
-ROUTE_OBJECTS = (ROUTE_DID,)
+# Numbers and their FOIP forwarding are `route did` (devicecommands.py).
+ROUTE_OBJECTS: tuple[Command, ...] = ()
 READ_ONLY_VERBS = frozenset({"senders", "settings"})

@@ -25,11 +25,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from c2bot.config.settings import parse_countries, parse_esl_hosts
+from c2bot.handlers import dids
 from c2bot.handlers.accounts import normalise_email, scoped, target_account
 from c2bot.handlers.audit import record
 from c2bot.handlers.context import Context
 from c2bot.handlers.errors import Invalid, NotAllowed, NotFound
-from c2bot.handlers.permissions import check_account, visible_accounts
+from c2bot.handlers.permissions import visible_accounts
 from c2bot.handlers.replies import Reply, Table
 from c2bot.storage.crypto import seal
 from c2bot.storage.fax import FaxPolicy, fax_policy, pages_sent_since
@@ -45,7 +46,6 @@ from c2bot.storage.models import (
     FaxSender,
     FaxSettings,
     FaxState,
-    Role,
 )
 
 MAX_NUMBERS = 20
@@ -338,76 +338,16 @@ def _day_start(ctx: Context, account: Account) -> datetime:
     return local.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
-# --- DIDs for Fax2Mail (the routing issue extends these) --------------------------------------
+# --- DIDs for Fax2Mail --------------------------------------------------------------------------
 
 
 async def set_did_foip(ctx: Context, number: str, email: str, account_number: str | None) -> Reply:
-    """Route a DID as FOIP: faxes received on it are mailed as PDF to one address."""
-    e164 = normalise_number(number, ctx.settings.fax_country)
-    address = normalise_email(email)
-    async with ctx.sessions() as session:
-        did = await session.scalar(select(Did).where(Did.number == e164))
-        if did is None:
-            account = await target_account(session, ctx, account_number)
-            if ctx.actor.role is Role.CUSTOMER:
-                raise NotAllowed(
-                    f"{e164} is not one of your numbers; your reseller or support adds numbers."
-                )
-            did = Did(number=e164, account_id=account.id)
-            session.add(did)
-        else:
-            await check_account(session, ctx.actor, did.account_id)
-        previous = f"{did.forward_type or 'unset'} {did.destination or ''}".strip()
-        did.forward_type = "foip"
-        did.destination = address
-        await session.flush()
-        record(
-            session,
-            ctx,
-            "did.set",
-            "did",
-            e164,
-            did.account_id,
-            type="foip",
-            destination=address,
-            previous=previous,
-        )
-        await session.commit()
-    return Reply(
-        title=f"{e164} now receives faxes and mails them as PDF to {address}.",
-        fields=(("Before", previous),),
-    )
+    """Route a DID as FOIP: faxes received on it are mailed as PDF to one address.
 
-
-async def list_dids(ctx: Context, account_number: str | None = None) -> Reply:
-    async with ctx.sessions() as session:
-        stmt = select(Did).order_by(Did.number)
-        stmt = await scoped(session, ctx, stmt, Did.account_id, account_number)
-        dids = list(await session.scalars(stmt))
-    rows = tuple(
-        (d.number, d.account.number, d.forward_type or "unset", d.destination or "") for d in dids
-    )
-    if not rows:
-        return Reply(title="No numbers.")
-    return Reply(
-        title=f"{len(rows)} number(s)",
-        table=Table(("Number", "Account", "Type", "Destination"), rows),
-    )
-
-
-async def show_did(ctx: Context, number: str) -> Reply:
-    e164 = normalise_number(number, ctx.settings.fax_country)
-    async with ctx.sessions() as session:
-        did = await session.scalar(select(Did).where(Did.number == e164))
-        if did is None or not await _may(session, ctx, did.account_id):
-            raise NotFound(f"{e164} is not one of the numbers you may see.")
-    what = {
-        "foip": f"receives faxes, mailed as PDF to {did.destination}",
-    }.get(did.forward_type or "", "forwarding not set: set it with /route did set")
-    return Reply(
-        title=f"{did.number}",
-        fields=(("Account", did.account.number), ("Forwarding", what)),
-    )
+    Numbers and their forwarding live in `c2bot.handlers.dids`; this is its FOIP case.
+    """
+    forwarding = dids.Forwarding("foip", email)
+    return await dids.set_forwarding(ctx, number, forwarding, account_number)
 
 
 # --- sending ----------------------------------------------------------------------------------

@@ -230,7 +230,13 @@ async def test_fax_settings_by_message(services: Services, world: World) -> None
 
 
 async def test_route_did_set_foip(services: Services, world: World) -> None:
-    """`route did set NUMBER foip EMAIL` routes a number to Fax2Mail; other types wait."""
+    """`route did set NUMBER foip EMAIL` routes a number support added to Fax2Mail; other types
+    are checked against the account (here: a device it does not have)."""
+    added = await refusal(
+        services, world.reseller, "route did set 0201234500 foip Fax@Acme.nl account:1001"
+    )
+    assert isinstance(added, NotAllowed) and "support adds them" in added.message
+    await say(services, world.staff, "c2 did add 0201234500 account:1001")
     answer = await say(
         services, world.reseller, "route did set 0201234500 foip Fax@Acme.nl account:1001"
     )
@@ -241,18 +247,12 @@ async def test_route_did_set_foip(services: Services, world: World) -> None:
     listed = await say(services, world.customer, "route did list")
     assert "+31201234500" in listed and "foip" in listed and "fax@acme.nl" in listed
     shown = await say(services, world.customer, "route did show +31201234500")
-    assert "receives faxes, mailed as PDF to fax@acme.nl" in shown
+    assert "+31201234500 receives faxes and mails them as PDF to fax@acme.nl" in shown
     later = await refusal(services, world.reseller, "route did set +31201234500 local 1001-100")
     assert isinstance(later, Invalid)
-    assert later.message == (
-        "Forwarding type local comes with the routing release; only foip can be set now."
-    )
+    assert later.message.startswith("Account 1001 has no SIP device '1001-100'")
     unknown = await refusal(services, world.reseller, "route did set +31201234500 teleport x")
     assert "type must be one of local, ip," in unknown.message
-    assert (
-        "route has no object 'tc'"
-        in (await refusal(services, world.staff, "route tc list")).message
-    )
     hidden = await refusal(services, world.other, "route did show +31201234500")
     assert isinstance(hidden, NotFound)
 
