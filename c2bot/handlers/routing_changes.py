@@ -20,6 +20,7 @@ from c2bot.handlers.errors import NotFound, Refusal
 from c2bot.handlers.permissions import check_account
 from c2bot.handlers.replies import Reply
 from c2bot.storage.models import (
+    Account,
     Base,
     CallQueue,
     Conference,
@@ -183,11 +184,20 @@ async def undo_last(ctx: Context) -> Reply:
         # The next `/route undo` goes further back instead of undoing this undo.
         undo.undone_at = ctx.clock()
         await session.commit()
-    return Reply(
+    reply = Reply(
         title=f"Undone: {change.summary}",
         text=f"{change.object_type} {change.object_key} is back as it was before "
         f"{change.at:%Y-%m-%d %H:%M} UTC. The next call follows it.",
     )
+    if change.object_type == "queue" and change.account_id is not None:
+        from c2bot.handlers import queues  # queues records its changes here: import late
+
+        async with ctx.sessions() as session:
+            owner = await session.get(Account, change.account_id)
+        name = str((change.before or change.after or {}).get("name", ""))
+        if owner is not None and name:
+            reply = await queues.tell_switch(ctx, owner, name, change.after, reply)
+    return reply
 
 
 async def _load(session: AsyncSession, model: type[Base], data: dict[str, Any]) -> Base | None:

@@ -278,6 +278,10 @@ class EslPeer:
         self.silence_seconds = 60.0
         self.started = time.time()
         self.registrations: list[SipRegistration] = []
+        # mod_callcenter's memory: loaded queues, agents (name -> fields), tiers -> level.
+        self.cc_queues: set[str] = set()
+        self.cc_agents: dict[str, dict[str, str]] = {}
+        self.cc_tiers: dict[tuple[str, str], str] = {}
         self.now: Callable[[], float] = time.time  # registrations' EXPSECS count from this
         self._sequence = itertools.count(500)
         self._listeners: set[_Listener] = set()
@@ -433,7 +437,43 @@ class EslPeer:
             return self._registrations_xml(rest.split(" ")[2])
         if command == "originate":
             return await self._originate(rest, job_uuid=None)
+        if command == "callcenter_config":
+            return self._callcenter(rest.split())
         return f"-ERR {command} Command not found!\n"
+
+    def _callcenter(self, words: list[str]) -> str:
+        """mod_callcenter's `callcenter_config` as its API answers (no recording: modelled on
+        the module's source, which replies `+OK` or `-ERR <reason>!`)."""
+        match words:
+            case ["queue", "load", queue]:
+                self.cc_queues.add(queue)
+            case ["queue", "reload", queue] | ["queue", "unload", queue]:
+                if queue not in self.cc_queues:
+                    return "-ERR Invalid Queue not found!\n"
+                if words[1] == "unload":
+                    self.cc_queues.discard(queue)
+            case ["agent", "add", agent, kind]:
+                if agent in self.cc_agents:
+                    return "-ERR Agent already exist!\n"
+                self.cc_agents[agent] = {"type": kind}
+            case ["agent", "set", field, agent, *value]:
+                if agent not in self.cc_agents:
+                    return "-ERR Invalid Agent!\n"
+                self.cc_agents[agent][field] = " ".join(value)
+            case ["tier", "add", queue, agent, level, _position]:
+                if (queue, agent) in self.cc_tiers:
+                    return "-ERR Tier already exist!\n"
+                self.cc_tiers[(queue, agent)] = level
+            case ["tier", "set", "level", queue, agent, level]:
+                if (queue, agent) not in self.cc_tiers:
+                    return "-ERR Invalid Tier!\n"
+                self.cc_tiers[(queue, agent)] = level
+            case ["tier", "del", queue, agent]:
+                if self.cc_tiers.pop((queue, agent), None) is None:
+                    return "-ERR Invalid Tier!\n"
+            case _:
+                return "-ERR Invalid syntax\n"
+        return "+OK\n"
 
     def _status(self) -> str:
         if self.status_text is not None:
