@@ -35,6 +35,9 @@ from c2bot.storage.models import (
     SipDevice,
     TimeCondition,
 )
+from c2bot.switch.dialplan import HANGUP_CAUSES as HANGUP_CAUSES
+from c2bot.switch.dialplan import OBJECT_WORDS as OBJECT_WORDS
+from c2bot.switch.dialplan import label
 
 DID_TYPES: dict[str, str] = {
     "local": "SIP device(s) of the account: a,b ring together, a|b in turn (DID-local)",
@@ -63,20 +66,6 @@ OBJECT_TYPES: dict[str, type[RingGroup | Conference | CallQueue | Ivr | TimeCond
     "ivr": Ivr,
     "timecondition": TimeCondition,
 }
-OBJECT_WORDS = {
-    "ringgroup": "ring group",
-    "conference": "conference",
-    "queue": "queue",
-    "ivr": "IVR",
-    "timecondition": "time condition",
-}
-HANGUP_CAUSES = {
-    "": "NORMAL_CLEARING",
-    "normal": "NORMAL_CLEARING",
-    "busy": "USER_BUSY",
-    "unavailable": "NORMAL_TEMPORARY_FAILURE",
-    "rejected": "CALL_REJECTED",
-}
 _HOST = re.compile(
     r"^(?:sips?:)?([A-Za-z0-9.-]+|\[[0-9A-Fa-f:]+\])(?::(\d{1,5}))?(;transport=(udp|tcp|tls))?$"
 )
@@ -92,11 +81,7 @@ class Destination:
     value: str
 
     def label(self) -> str:
-        if self.type in OBJECT_WORDS:
-            return f"{OBJECT_WORDS[self.type]} {self.value}"
-        if self.type == "hangup":
-            return f"hang up ({HANGUP_CAUSES.get(self.value, self.value)})"
-        return f"{self.type} {self.value}".strip()
+        return label(self.type, self.value)  # as the dialplan's steps name it
 
     @property
     def is_set(self) -> bool:

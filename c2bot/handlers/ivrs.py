@@ -30,7 +30,7 @@ from c2bot.handlers.recordings import (
     yes_no,
 )
 from c2bot.handlers.replies import Reply, Table
-from c2bot.handlers.routing_changes import remember, snapshot
+from c2bot.handlers.routing_changes import remember, remember_object, snapshot
 from c2bot.storage.models import Account, Ivr, IvrOption
 from c2bot.switch.dialplan import TONES
 
@@ -78,7 +78,7 @@ async def add_ivr(ctx: Context, name: str, account: str | None, changes: IvrChan
             session,
             ctx,
             object_type="ivr",
-            key=f"{owner.number}/{name}",
+            key=f"{owner.number}:{name}",
             account_id=owner.id,
             summary=f"IVR {name} added",
             before=None,
@@ -95,8 +95,8 @@ async def edit_ivr(ctx: Context, name: str, account: str | None, changes: IvrCha
         ivr, owner = await _find(session, ctx, name, account)
         before = snapshot(ivr)
         await _apply(session, ctx, owner, ivr, changes)
-        await _remember(
-            session, ctx, ivr, owner, f"IVR {name} changed: {_changed(changes)}", before
+        await remember_object(
+            session, ctx, "ivr", ivr, owner, f"IVR {name} changed: {_changed(changes)}", before
         )
         await session.commit()
         used = await destinations.references(session, owner.id, _origin(ivr))
@@ -118,7 +118,7 @@ async def set_option(
         else:
             ivr.options.append(IvrOption(digit=digit, dest_type=dest.type, dest_value=dest.value))
         summary = f"IVR {name} option {digit} -> {dest.label()}"
-        await _remember(session, ctx, ivr, owner, summary, before)
+        await remember_object(session, ctx, "ivr", ivr, owner, summary, before)
         await session.commit()
     return Reply(title=f"IVR {name}: pressing {digit} now goes to {dest.label()}.")
 
@@ -133,7 +133,9 @@ async def remove_option(ctx: Context, name: str, account: str | None, digit: str
             raise NotFound(f"IVR {name} has no option {digit} (options: {have}).")
         before = snapshot(ivr)
         ivr.options.remove(existing)
-        await _remember(session, ctx, ivr, owner, f"IVR {name} option {digit} removed", before)
+        await remember_object(
+            session, ctx, "ivr", ivr, owner, f"IVR {name} option {digit} removed", before
+        )
         await session.commit()
     return Reply(title=f"IVR {name}: option {digit} removed; pressing {digit} is now invalid.")
 
@@ -155,7 +157,7 @@ async def remove_ivr(ctx: Context, name: str, account: str | None) -> Reply:
             session,
             ctx,
             object_type="ivr",
-            key=f"{owner.number}/{name}",
+            key=f"{owner.number}:{name}",
             account_id=owner.id,
             summary=f"IVR {name} removed",
             before=before,
@@ -345,27 +347,6 @@ def _words(dest: Destination) -> str:
 
 def _changed(changes: IvrChanges) -> str:
     return ", ".join(name.replace("_", " ") for name in changes.named())
-
-
-async def _remember(
-    session: AsyncSession,
-    ctx: Context,
-    ivr: Ivr,
-    owner: Account,
-    summary: str,
-    before: dict[str, Any],
-) -> None:
-    await session.flush()
-    await remember(
-        session,
-        ctx,
-        object_type="ivr",
-        key=f"{owner.number}/{ivr.name}",
-        account_id=owner.id,
-        summary=summary,
-        before=before,
-        after=ivr,
-    )
 
 
 def _shown(ivr: Ivr, number: str, used: list[str], title: str | None = None) -> Reply:

@@ -29,14 +29,13 @@ from c2bot.handlers.replies import Reply, Table
 from c2bot.handlers.ringgroups import (
     RINGBACK_TONES,
     find_member,
-    key_of,
     locate,
     member_targets,
     new_object,
     owner_of,
     taken,
 )
-from c2bot.handlers.routing_changes import remember, snapshot
+from c2bot.handlers.routing_changes import changed_words, remember_object, snapshot
 from c2bot.storage.models import Account, CallQueue, QueueAgent
 from c2bot.switch.callcenter import push_queue
 from c2bot.switch.configuration import queue_agents
@@ -148,7 +147,7 @@ async def add_queue(
             return Reply(title=f"Queue {name} can be added.")
         session.add(queue)
         await session.flush()
-        await _remember(session, ctx, queue, owner, title.rstrip("."), None)
+        await remember_object(session, ctx, "queue", queue, owner, title.rstrip("."), None)
         await session.commit()
         shown = _shown(queue, owner, [], title)
     return await tell_switch(ctx, owner, name, None, shown)
@@ -168,8 +167,10 @@ async def edit_queue(
             word, number = "Would change" if changed else "Nothing to change", owner.number
             await session.rollback()  # expires what was loaded: read it before
             return Reply(title=f"{word}: queue {name} ({number}).")
-        summary = f"Queue {name} ({owner.number}): {', '.join(_words(changed))} changed"
-        await _remember(session, ctx, queue, owner, summary, before)
+        summary = (
+            f"Queue {name} ({owner.number}): {', '.join(changed_words(changed, _WORDS))} changed"
+        )
+        await remember_object(session, ctx, "queue", queue, owner, summary, before)
         await session.commit()
         shown = _shown(queue, owner, [], f"{summary}.")
     return await tell_switch(ctx, owner, queue.name, before, shown)
@@ -190,7 +191,7 @@ async def remove_queue(ctx: Context, name: str, account: str | None) -> Reply:
         await session.delete(queue)
         await session.flush()
         summary = f"Queue {name} removed from account {owner.number}"
-        await _remember(session, ctx, queue, owner, summary, before, removed=True)
+        await remember_object(session, ctx, "queue", queue, owner, summary, before, removed=True)
         await session.commit()
     shown = Reply(title=f"{summary}. `/route undo` brings it back.")
     return await tell_switch(ctx, owner, name, before, shown)
@@ -208,7 +209,7 @@ async def add_agent(ctx: Context, change: AgentChange) -> Reply:
         await _set_agents(session, ctx, queue, owner, [*current, target])
         await session.flush()
         summary = f"Queue {queue.name} ({owner.number}): agent {target} added"
-        await _remember(session, ctx, queue, owner, summary, before)
+        await remember_object(session, ctx, "queue", queue, owner, summary, before)
         await session.commit()
         shown = _shown(queue, owner, [], f"{summary}.")
     return await tell_switch(ctx, owner, queue.name, before, shown)
@@ -229,7 +230,7 @@ async def remove_agent(ctx: Context, change: AgentChange) -> Reply:
         await _set_agents(session, ctx, queue, owner, [t for t in current if t != target])
         await session.flush()
         summary = f"Queue {queue.name} ({owner.number}): agent {target} removed"
-        await _remember(session, ctx, queue, owner, summary, before)
+        await remember_object(session, ctx, "queue", queue, owner, summary, before)
         await session.commit()
         shown = _shown(queue, owner, [], f"{summary}.")
     return await tell_switch(ctx, owner, queue.name, before, shown)
@@ -382,32 +383,6 @@ _WORDS = {
     "failover_value": "failover",
     "enabled": "status",
 }
-
-
-def _words(columns: list[str]) -> list[str]:
-    return list(dict.fromkeys(_WORDS.get(column, column) for column in columns))
-
-
-async def _remember(
-    session: AsyncSession,
-    ctx: Context,
-    queue: CallQueue,
-    owner: Account,
-    summary: str,
-    before: dict[str, Any] | None,
-    *,
-    removed: bool = False,
-) -> None:
-    await remember(
-        session,
-        ctx,
-        object_type="queue",
-        key=key_of(owner, queue.name),
-        account_id=owner.id,
-        summary=summary,
-        before=before,
-        after=None if removed else queue,
-    )
 
 
 def _shown(queue: CallQueue, owner: Account, used_by: Sequence[str], title: str) -> Reply:

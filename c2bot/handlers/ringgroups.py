@@ -40,7 +40,7 @@ from c2bot.handlers.recordings import (
     sound,
 )
 from c2bot.handlers.replies import Reply, Table
-from c2bot.handlers.routing_changes import remember, snapshot
+from c2bot.handlers.routing_changes import changed_words, remember_object, snapshot
 from c2bot.storage.models import Account, CallQueue, RingGroup, RingGroupMember
 
 STRATEGIES = {
@@ -279,7 +279,7 @@ async def add_ring_group(
             return Reply(title=f"Ring group {name} can be added.")
         session.add(group)
         await session.flush()
-        await _remember(session, ctx, group, owner, title.rstrip("."), None)
+        await remember_object(session, ctx, "ringgroup", group, owner, title.rstrip("."), None)
         await session.commit()
         return _shown(group, owner, [], title)
 
@@ -304,8 +304,9 @@ async def edit_ring_group(
             word, number = "Would change" if changed else "Nothing to change", owner.number
             await session.rollback()  # expires what was loaded: read it before
             return Reply(title=f"{word}: ring group {name} ({number}).")
-        summary = f"Ring group {name} ({owner.number}): {', '.join(_words(changed))} changed"
-        await _remember(session, ctx, group, owner, summary, before)
+        words = ", ".join(changed_words(changed, _WORDS))
+        summary = f"Ring group {name} ({owner.number}): {words} changed"
+        await remember_object(session, ctx, "ringgroup", group, owner, summary, before)
         await session.commit()
         return _shown(group, owner, [], f"{summary}.")
 
@@ -325,7 +326,9 @@ async def remove_ring_group(ctx: Context, name: str, account: str | None) -> Rep
         await session.delete(group)
         await session.flush()
         summary = f"Ring group {name} removed from account {owner.number}"
-        await _remember(session, ctx, group, owner, summary, before, removed=True)
+        await remember_object(
+            session, ctx, "ringgroup", group, owner, summary, before, removed=True
+        )
         await session.commit()
     return Reply(title=f"{summary}. `/route undo` brings it back.")
 
@@ -355,7 +358,7 @@ async def add_member(ctx: Context, change: MemberChange) -> Reply:
         if snapshot(group) == before:
             return _shown(group, owner, [], f"{target} is already in ring group {group.name}.")
         summary = f"Ring group {group.name} ({owner.number}): member {target} {what}"
-        await _remember(session, ctx, group, owner, summary, before)
+        await remember_object(session, ctx, "ringgroup", group, owner, summary, before)
         await session.commit()
         return _shown(group, owner, [], f"{summary}.")
 
@@ -378,7 +381,7 @@ async def remove_member(ctx: Context, change: MemberChange) -> Reply:
         await _apply(session, ctx, group, owner, RingGroupFields(members=left))
         await session.flush()
         summary = f"Ring group {group.name} ({owner.number}): member {target} removed"
-        await _remember(session, ctx, group, owner, summary, before)
+        await remember_object(session, ctx, "ringgroup", group, owner, summary, before)
         await session.commit()
         return _shown(group, owner, [], f"{summary}.")
 
@@ -557,32 +560,6 @@ _WORDS = {
     "enabled": "status",
     "ringback": "ring-back",
 }
-
-
-def _words(columns: list[str]) -> list[str]:
-    return list(dict.fromkeys(_WORDS.get(column, column) for column in columns))
-
-
-async def _remember(
-    session: AsyncSession,
-    ctx: Context,
-    group: RingGroup,
-    owner: Account,
-    summary: str,
-    before: dict[str, Any] | None,
-    *,
-    removed: bool = False,
-) -> None:
-    await remember(
-        session,
-        ctx,
-        object_type="ringgroup",
-        key=key_of(owner, group.name),
-        account_id=owner.id,
-        summary=summary,
-        before=before,
-        after=None if removed else group,
-    )
 
 
 def _shown(group: RingGroup, owner: Account, used_by: Sequence[str], title: str) -> Reply:

@@ -8,6 +8,7 @@ changed the same object since: it would silently throw their change away.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from typing import Any
 
@@ -235,3 +236,34 @@ async def _restore(
     if current is None:
         session.add(obj)
     return obj
+
+
+async def remember_object(
+    session: AsyncSession,
+    ctx: Context,
+    object_type: str,
+    obj: Base,
+    owner: Account,
+    summary: str,
+    before: dict[str, Any] | None,
+    *,
+    removed: bool = False,
+) -> RoutingChange:
+    """`remember` for an object named within its account (ring group, queue, IVR, ...)."""
+    await session.flush()
+    name: str = getattr(obj, "name")  # noqa: B009 (every named routing object has one)
+    return await remember(
+        session,
+        ctx,
+        object_type=object_type,
+        key=f"{owner.number}:{name}",
+        account_id=owner.id,
+        summary=summary,
+        before=before,
+        after=None if removed else obj,
+    )
+
+
+def changed_words(columns: Iterable[str], words: Mapping[str, str]) -> list[str]:
+    """Changed columns in words, each once (two columns may make one setting)."""
+    return list(dict.fromkeys(words.get(column, column) for column in columns))

@@ -35,7 +35,7 @@ from c2bot.handlers.recordings import (
     yes_no,
 )
 from c2bot.handlers.replies import Reply, Table
-from c2bot.handlers.routing_changes import remember, snapshot
+from c2bot.handlers.routing_changes import remember, remember_object, snapshot
 from c2bot.storage.models import Account, Did, TimeCondition, TimeConditionRow
 from c2bot.switch import timeconditions as rules
 
@@ -166,7 +166,7 @@ async def add_tc(ctx: Context, name: str, account: str | None, changes: TcChange
             session,
             ctx,
             object_type="timecondition",
-            key=f"{owner.number}/{name}",
+            key=f"{owner.number}:{name}",
             account_id=owner.id,
             summary=f"time condition {name} added",
             before=None,
@@ -185,8 +185,14 @@ async def edit_tc(ctx: Context, name: str, account: str | None, changes: TcChang
         before = snapshot(tc)
         await _apply(session, ctx, owner, tc, changes)
         changed = ", ".join(changes.named())
-        await _remember(
-            session, ctx, tc, owner, f"time condition {name} changed: {changed}", before
+        await remember_object(
+            session,
+            ctx,
+            "timecondition",
+            tc,
+            owner,
+            f"time condition {name} changed: {changed}",
+            before,
         )
         await session.commit()
         return await _shown(session, ctx, tc, owner, f"Time condition {name} changed.")
@@ -205,7 +211,7 @@ async def add_row(ctx: Context, name: str, account: str | None, text: str) -> Re
         await session.flush()
         number = ordered_rows(tc).index(row) + 1
         summary = f"time condition {name} row {number} added: {_row_text(row)}"
-        await _remember(session, ctx, tc, owner, summary, before)
+        await remember_object(session, ctx, "timecondition", tc, owner, summary, before)
         await session.commit()
         title = f"Time condition {name}: row {number} added ({_row_text(row)})."
         return await _shown(session, ctx, tc, owner, title)
@@ -223,8 +229,14 @@ async def remove_row(ctx: Context, name: str, account: str | None, number_text: 
         before = snapshot(tc)
         text = _row_text(row)
         tc.rows.remove(row)
-        await _remember(
-            session, ctx, tc, owner, f"time condition {name} row {number} removed: {text}", before
+        await remember_object(
+            session,
+            ctx,
+            "timecondition",
+            tc,
+            owner,
+            f"time condition {name} row {number} removed: {text}",
+            before,
         )
         await session.commit()
         title = f"Time condition {name}: row {number} removed ({text})."
@@ -247,7 +259,7 @@ async def force_tc(ctx: Context, name: str, account: str | None, force: str) -> 
             if force == "auto"
             else f"time condition {name} forced {force}"
         )
-        await _remember(session, ctx, tc, owner, summary, before)
+        await remember_object(session, ctx, "timecondition", tc, owner, summary, before)
         await session.commit()
         if force == "auto":
             title = f"Time condition {name} follows its clock again."
@@ -276,7 +288,7 @@ async def remove_tc(ctx: Context, name: str, account: str | None) -> Reply:
             session,
             ctx,
             object_type="timecondition",
-            key=f"{owner.number}/{name}",
+            key=f"{owner.number}:{name}",
             account_id=owner.id,
             summary=f"time condition {name} removed",
             before=before,
@@ -449,27 +461,6 @@ async def _checked_row(
         priority=spec.priority if spec.priority is not None else 10,
         dest_type=dest.type,
         dest_value=dest.value,
-    )
-
-
-async def _remember(
-    session: AsyncSession,
-    ctx: Context,
-    tc: TimeCondition,
-    owner: Account,
-    summary: str,
-    before: dict[str, Any],
-) -> None:
-    await session.flush()
-    await remember(
-        session,
-        ctx,
-        object_type="timecondition",
-        key=f"{owner.number}/{tc.name}",
-        account_id=owner.id,
-        summary=summary,
-        before=before,
-        after=tc,
     )
 
 

@@ -30,7 +30,7 @@ def create_engine(url: str, **options: Any) -> AsyncEngine:
     if not is_sqlite(url):
         options.setdefault("pool_pre_ping", True)
         options.setdefault("pool_size", 10)
-        return create_async_engine(*_libpq_options(url, options), **options)
+        return create_async_engine(*libpq_options(url, options), **options)
     database = make_url(url).database
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
@@ -40,7 +40,7 @@ def create_engine(url: str, **options: Any) -> AsyncEngine:
     return engine
 
 
-def _libpq_options(url: str, options: dict[str, Any]) -> tuple[URL]:
+def libpq_options(url: str, options: dict[str, Any]) -> tuple[URL]:
     """Honour libpq's `options=-csetting=value` (e.g. a search_path), which asyncpg lacks."""
     parsed = make_url(url)
     raw = parsed.query.get("options")

@@ -162,7 +162,7 @@ class _Condition:
 
 
 def label(kind: str, value: str) -> str:
-    """A destination in words, as c2bot.handlers.destinations.Destination.label says it."""
+    """A destination in words, in the dialplan's steps and everywhere commands name one."""
     if kind in OBJECT_WORDS:
         return f"{OBJECT_WORDS[kind]} {value}"
     if kind == "hangup":

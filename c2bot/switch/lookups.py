@@ -35,7 +35,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from c2bot.config.settings import Settings
-from c2bot.storage.db import SessionFactory, _libpq_options
+from c2bot.storage.db import SessionFactory, libpq_options
 
 LOOKUP_CONNECTIONS = 10
 
@@ -125,7 +125,7 @@ def _same_database(engine: AsyncEngine, settings: Settings) -> bool:
     known = _SAME.get(engine)
     if known is None or known[0] != settings.database_url:
         if engine.dialect.name == "postgresql":  # as storage.db made the engine's URL
-            url = _libpq_options(settings.database_url, {})[0]
+            url = libpq_options(settings.database_url, {})[0]
         else:
             url = make_url(settings.database_url)
         same = url.render_as_string(hide_password=False) == engine.url.render_as_string(
@@ -150,7 +150,7 @@ async def _lookup_pool(engine: AsyncEngine, settings: Settings) -> Any:
 
 async def _open_pool(engine: AsyncEngine, settings: Settings) -> Any:
     options: dict[str, Any] = {}
-    (url,) = _libpq_options(settings.database_url, options)  # as storage.db makes the engine
+    (url,) = libpq_options(settings.database_url, options)  # as storage.db makes the engine
     _, params = engine.dialect.create_connect_args(url)
     pool = await asyncpg.create_pool(
         min_size=0,

@@ -228,3 +228,22 @@ def test_replayed_bytes_are_the_recording() -> None:
     assert Post("x", REGISTER.raw).to("/freeswitch/directory") == REGISTER.raw.replace(
         b"/xml/directory", b"/freeswitch/directory", 1
     )
+
+
+def test_form_params_read_as_parse_qsl_would() -> None:
+    """The lazy form decoding gives what `dict(parse_qsl(...))` gives, for every recorded post."""
+    from urllib.parse import parse_qsl
+
+    from c2bot.bot.freeswitch_http import FormParams
+
+    posts = [
+        *recorded_posts("xml_curl_dialplan.txt"),
+        *recorded_posts("xml_curl_directory.txt"),
+        *recorded_posts("xml_curl_configuration.txt"),
+    ]
+    for post in posts:
+        expected = dict(parse_qsl(post.body.decode("latin-1"), keep_blank_values=True))
+        assert dict(FormParams(post.body)) == expected, post.label
+    tricky = FormParams(b"a=1&a=2&b=x+y%2Bz&c=&%41%42=%E2%82%AC&&d")
+    assert dict(tricky) == {"a": "2", "b": "x y+z", "c": "", "AB": "\u20ac", "d": ""}
+    assert "AB" in tricky and "zz" not in tricky and len(tricky) == 5
