@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import phonenumbers
-from phonenumbers import NumberParseException, PhoneNumberFormat, PhoneNumberType, geocoder
+from phonenumbers import NumberParseException, PhoneNumberFormat, PhoneNumberType
 
 MAX_NUMBERS = 10_000  # one request; a larger move is several requests
 MIN_RANGE_DIGITS = 6  # `020-1234567` is one number written with a dash, not a range
@@ -160,6 +160,9 @@ def _country_problem(e164: str, country: str) -> str | None:
         return f"is not a valid {country} number"
     region = phonenumbers.region_code_for_number(parsed) or "??"
     if region != country:
+        # The geocoder's data takes a second to load: only a foreign number needs it.
+        from phonenumbers import geocoder
+
         where = geocoder.country_name_for_number(parsed, "en") or region
         return f"is a number in {where}, not {country}: only {country} numbers are ported here"
     if phonenumbers.number_type(parsed) == PhoneNumberType.MOBILE:
