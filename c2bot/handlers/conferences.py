@@ -35,7 +35,7 @@ from c2bot.handlers.recordings import (
     yes_no,
 )
 from c2bot.handlers.replies import Reply, Table
-from c2bot.handlers.routing_changes import remember, snapshot
+from c2bot.handlers.routing_changes import remember, remember_object, snapshot
 from c2bot.storage.models import Account, Conference, ConferenceControl, ConferenceProfile
 
 DEFAULT_PROFILE = "default"
@@ -173,15 +173,8 @@ async def add_conference(
         await _apply_conference(session, owner, conference, changes)
         session.add(conference)
         await session.flush()
-        await remember(
-            session,
-            ctx,
-            object_type="conference",
-            key=f"{owner.number}:{name}",
-            account_id=owner.id,
-            summary=f"conference {name} added",
-            before=None,
-            after=conference,
+        await remember_object(
+            session, ctx, "conference", conference, owner, f"conference {name} added", None
         )
         await session.commit()
     return _conference_shown(
@@ -199,15 +192,14 @@ async def edit_conference(
         before = snapshot(conference)
         await _apply_conference(session, owner, conference, changes)
         await session.flush()
-        await remember(
+        await remember_object(
             session,
             ctx,
-            object_type="conference",
-            key=f"{owner.number}:{name}",
-            account_id=owner.id,
-            summary=f"conference {name} changed: {', '.join(changes.named())}",
-            before=before,
-            after=conference,
+            "conference",
+            conference,
+            owner,
+            f"conference {name} changed: {', '.join(changes.named())}",
+            before,
         )
         await session.commit()
         used = await destinations.references(session, owner.id, Destination("conference", name))
@@ -227,15 +219,15 @@ async def remove_conference(ctx: Context, name: str, account: str | None) -> Rep
         before = snapshot(conference)
         await session.delete(conference)
         await session.flush()
-        await remember(
+        await remember_object(
             session,
             ctx,
-            object_type="conference",
-            key=f"{owner.number}:{name}",
-            account_id=owner.id,
-            summary=f"conference {name} removed",
-            before=before,
-            after=None,
+            "conference",
+            conference,
+            owner,
+            f"conference {name} removed",
+            before,
+            removed=True,
         )
         await session.commit()
     return Reply(title=f"Conference {name} removed from account {owner.number}.")

@@ -30,7 +30,7 @@ from c2bot.handlers.recordings import (
     yes_no,
 )
 from c2bot.handlers.replies import Reply, Table
-from c2bot.handlers.routing_changes import remember, remember_object, snapshot
+from c2bot.handlers.routing_changes import remember_object, snapshot
 from c2bot.storage.models import Account, Ivr, IvrOption
 from c2bot.switch.dialplan import TONES
 
@@ -74,16 +74,7 @@ async def add_ivr(ctx: Context, name: str, account: str | None, changes: IvrChan
         await _apply(session, ctx, owner, ivr, changes)
         session.add(ivr)
         await session.flush()
-        await remember(
-            session,
-            ctx,
-            object_type="ivr",
-            key=f"{owner.number}:{name}",
-            account_id=owner.id,
-            summary=f"IVR {name} added",
-            before=None,
-            after=ivr,
-        )
+        await remember_object(session, ctx, "ivr", ivr, owner, f"IVR {name} added", None)
         await session.commit()
         return _shown(ivr, owner.number, [], title=f"IVR {name} added to account {owner.number}.")
 
@@ -153,15 +144,8 @@ async def remove_ivr(ctx: Context, name: str, account: str | None) -> Reply:
         before = snapshot(ivr)
         await session.delete(ivr)
         await session.flush()
-        await remember(
-            session,
-            ctx,
-            object_type="ivr",
-            key=f"{owner.number}:{name}",
-            account_id=owner.id,
-            summary=f"IVR {name} removed",
-            before=before,
-            after=None,
+        await remember_object(
+            session, ctx, "ivr", ivr, owner, f"IVR {name} removed", before, removed=True
         )
         await session.commit()
     return Reply(title=f"IVR {name} removed from account {owner.number}.")

@@ -35,7 +35,7 @@ from c2bot.handlers.recordings import (
     yes_no,
 )
 from c2bot.handlers.replies import Reply, Table
-from c2bot.handlers.routing_changes import remember, remember_object, snapshot
+from c2bot.handlers.routing_changes import remember_object, snapshot
 from c2bot.storage.models import Account, Did, TimeCondition, TimeConditionRow
 from c2bot.switch import timeconditions as rules
 
@@ -162,15 +162,8 @@ async def add_tc(ctx: Context, name: str, account: str | None, changes: TcChange
         await _apply(session, ctx, owner, tc, changes)
         session.add(tc)
         await session.flush()
-        await remember(
-            session,
-            ctx,
-            object_type="timecondition",
-            key=f"{owner.number}:{name}",
-            account_id=owner.id,
-            summary=f"time condition {name} added",
-            before=None,
-            after=tc,
+        await remember_object(
+            session, ctx, "timecondition", tc, owner, f"time condition {name} added", None
         )
         await session.commit()
         title = f"Time condition {name} added to account {owner.number}."
@@ -284,15 +277,15 @@ async def remove_tc(ctx: Context, name: str, account: str | None) -> Reply:
         before = snapshot(tc)
         await session.delete(tc)
         await session.flush()
-        await remember(
+        await remember_object(
             session,
             ctx,
-            object_type="timecondition",
-            key=f"{owner.number}:{name}",
-            account_id=owner.id,
-            summary=f"time condition {name} removed",
-            before=before,
-            after=None,
+            "timecondition",
+            tc,
+            owner,
+            f"time condition {name} removed",
+            before,
+            removed=True,
         )
         await session.commit()
     return Reply(title=f"Time condition {name} removed from account {owner.number}.")
