@@ -24,7 +24,6 @@ from c2bot.storage.db import create_engine, upgrade
 from c2bot.storage.models import Role
 from c2bot.switch.esl import pool_from_settings
 
-SHELL_CONNECT = 1.0  # seconds the shell waits for the Event Socket before its first line
 CUSTOMER_COLUMNS = ("number", "company", "email", "reseller", "timezone", "rate_group")
 
 
@@ -203,18 +202,12 @@ async def _fax_send(services: Services, args: argparse.Namespace) -> int:
 
 async def _shell(services: Services, args: argparse.Namespace) -> int:
     actor = await shell_actor(services, args.as_user)
-    # `calls` and a device's registration ask the switch: connect as `serve` does, giving it a
-    # moment (a shell line is usually typed, or piped, right away).
+    # `calls` and a device's registration ask the switch: connect as `serve` does (a line that
+    # needs the switch gives a connection still being made a moment; see switch.calls).
     pool = pool_from_settings(services.settings)
     await pool.start()
     services.switch = pool
     try:
-        waits = [
-            asyncio.create_task(c.wait_connected(SHELL_CONNECT)) for c in pool.clients.values()
-        ]
-        _, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-        for wait in pending:
-            wait.cancel()
         ctx = shell_context(services, actor)
         return await run_shell(ctx, sys.stdin, sys.stdout, interactive=sys.stdin.isatty())
     finally:

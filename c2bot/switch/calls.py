@@ -38,6 +38,7 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+FIRST_CONNECT = 1.0  # seconds a switch that is still connecting gets before it is "unreachable"
 
 T = TypeVar("T")
 
@@ -227,6 +228,7 @@ async def hangup(pool: SwitchPool | None, uuid: str, host: str | None = None) ->
     silent: list[str] = []
     for client in clients:
         try:
+            await _ready(client)
             await client.api(f"uuid_kill {uuid}")
             return
         except SwitchUnavailable as error:
@@ -266,6 +268,7 @@ async def barge(
         "eavesdrop_enable_dtmf": "true",
     }
     command = f"originate {{{_channel_variables(variables)}}}{dial_string} &eavesdrop({uuid})"
+    await _ready(client)
     result = await client.bgapi(command, timeout=answer_seconds + 5)
     return result.removeprefix("+OK").strip()
 
@@ -397,7 +400,12 @@ async def _each_host(
 ) -> tuple[dict[str, T], dict[str, str]]:
     """Ask every switch at once: (answers by name, why the others did not answer)."""
     clients = list(_need(pool).clients.values())
-    results = await asyncio.gather(*(ask(client) for client in clients), return_exceptions=True)
+
+    async def ready_then_ask(client: EslClient) -> T:
+        await _ready(client)
+        return await ask(client)
+
+    results = await asyncio.gather(*map(ready_then_ask, clients), return_exceptions=True)
     answers: dict[str, T] = {}
     unreachable: dict[str, str] = {}
     for client, result in zip(clients, results, strict=True):
@@ -410,6 +418,13 @@ async def _each_host(
     if not answers:
         raise SwitchUnavailable("; ".join(unreachable.values()) or "no switch answered")
     return answers, unreachable
+
+
+async def _ready(client: EslClient) -> None:
+    """A switch still making its connection (a process that just started, a reconnect under
+    way) gets a moment before it counts as unreachable."""
+    if client.health().get("state") == "connecting":
+        await client.wait_connected(FIRST_CONNECT)
 
 
 def _rows(answer: str, host: str, what: str) -> list[dict[str, Any]]:
