@@ -11,6 +11,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import time, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
@@ -119,6 +120,10 @@ class Settings(BaseSettings):
     sip_profile: str = Field("external", alias="C2_SIP_PROFILE")
     port_lead_days: int = Field(3, alias="C2_PORT_LEAD_DAYS", ge=0, le=60)
     port_country: str = Field("NL", alias="C2_PORT_COUNTRY", pattern=r"^[A-Z]{2}$")
+    currency: str = Field("EUR", alias="C2_CURRENCY", pattern=r"^[A-Z]{3}$")
+    vat_rate: Decimal = Field(Decimal("21"), alias="C2_VAT_RATE", ge=0, le=100)
+    invoice_issuer: str = Field("c2bot carrier", alias="C2_INVOICE_ISSUER")
+    exports_dir: Path = Field(Path("./var/exports"), alias="C2_EXPORTS_DIR")
     case_targets: str = Field("highest=30m,high=2h,normal=1bd,low=2bd", alias="C2_CASE_TARGETS")
     case_reminder_before: str = Field("15m", alias="C2_CASE_REMINDER_BEFORE")
     business_hours: str = Field("09:00-17:00", alias="C2_BUSINESS_HOURS")

@@ -15,7 +15,7 @@ from c2bot.handlers.context import Actor, Context
 from c2bot.handlers.errors import Invalid, NotAllowed, NotFound
 from c2bot.handlers.permissions import check_account, check_staff, visible_accounts
 from c2bot.handlers.replies import Reply, Table
-from c2bot.storage.models import Account, Contact, Person, Role
+from c2bot.storage.models import Account, Contact, Person, RateGroup, Role
 
 S = TypeVar("S", bound=Select[Any])
 
@@ -99,6 +99,26 @@ async def scoped(
     return stmt
 
 
+async def rate_group_for(
+    session: AsyncSession, name: str | None, reseller: Account | None
+) -> RateGroup | None:
+    """The rate group `name` for an account under `reseller` (None: the carrier's customer):
+    a reseller's customer buys at one of its reseller's groups, others at the carrier's."""
+    if not name:
+        return None
+    group = await session.scalar(select(RateGroup).where(RateGroup.name == name))
+    if group is None:
+        raise Invalid(f"There is no rate group {name!r}.", {"rate_group": "no such rate group"})
+    seller = reseller.id if reseller else None
+    if group.account_id != seller:
+        whose = f"reseller {reseller.number}'s" if reseller else "the carrier's"
+        raise Invalid(
+            f"Rate group {name!r} is not one of {whose} rate groups, so it cannot be given here.",
+            {"rate_group": "not a rate group of the seller"},
+        )
+    return group
+
+
 async def add_account(ctx: Context, request: NewAccount) -> Reply:
     """Staff add any account; a reseller adds customers under itself (or under its customers)."""
     if not ctx.actor.is_staff and ctx.actor.role is not Role.RESELLER:
@@ -112,13 +132,14 @@ async def add_account(ctx: Context, request: NewAccount) -> Reply:
         if await session.scalar(select(Account.id).where(Account.number == request.number)):
             raise Invalid(f"Account {request.number} already exists.")
         reseller = await _parent_for(session, ctx, request.reseller)
+        group = await rate_group_for(session, request.rate_group, reseller)
         account = Account(
             number=request.number,
             company=request.company,
             email=email,
             timezone=request.timezone,
             reseller_id=reseller.id if reseller else None,
-            rate_group=request.rate_group,
+            rate_group_id=group.id if group else None,
         )
         session.add(account)
         await session.flush()

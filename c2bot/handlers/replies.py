@@ -12,14 +12,28 @@ class Table:
 
 
 @dataclass(frozen=True)
+class ReplyFile:
+    """A file that goes with a reply: a CSV export, a chart, an invoice PDF, a recording.
+
+    Slack uploads it to the conversation (files upload v2), email attaches it, the shell saves
+    it and names where."""
+
+    filename: str
+    content_type: str
+    data: bytes
+    title: str = ""
+
+
+@dataclass(frozen=True)
 class Reply:
-    """A title line, optional prose, label/value fields and a table."""
+    """A title line, optional prose, label/value fields, a table and files."""
 
     title: str
     text: str = ""
     fields: tuple[tuple[str, str], ...] = ()
     table: Table | None = None
     public: bool = False
+    files: tuple[ReplyFile, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import enum
 from datetime import UTC, date, datetime
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, ClassVar
 
 from sqlalchemy import (
@@ -61,11 +62,41 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+MILLIONTH = Decimal("0.000001")
+
+
+def exact(value: Decimal | int | str) -> Decimal:
+    """A decimal rounded (half up) to the six places money and rates are stored with."""
+    return Decimal(value).quantize(MILLIONTH, rounding=ROUND_HALF_UP)
+
+
+class Fixed(TypeDecorator[Decimal]):
+    """A decimal with six places (money, rates, percentages), stored exactly as a whole number
+    of millionths: no float anywhere, and SUM() in SQL stays exact on SQLite and PostgreSQL.
+    A sum or other aggregate is read back as `type_coerce(func.sum(col), Fixed)`."""
+
+    impl = BigInteger
+    cache_ok = True
+
+    def process_bind_param(self, value: Decimal | int | None, dialect: Dialect) -> int | None:
+        if value is None:
+            return None
+        if isinstance(value, float):
+            raise TypeError("a float given to an exact decimal column; use Decimal")
+        return int(exact(value).scaleb(6))
+
+    def process_result_value(self, value: int | None, dialect: Dialect) -> Decimal | None:
+        if value is None:
+            return None
+        return Decimal(int(value)).scaleb(-6).quantize(MILLIONTH)
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
     type_annotation_map: ClassVar[dict[Any, Any]] = {
         datetime: UTCDateTime(),
         dict[str, Any]: JSON(),
+        Decimal: Fixed(),
     }
 
 
@@ -115,6 +146,16 @@ def _enum(kind: type[enum.StrEnum]) -> Enum:
     return Enum(kind, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e])
 
 
+class AccountStatus(enum.StrEnum):
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+
+
+class Billing(enum.StrEnum):
+    PREPAID = "prepaid"  # calls while the balance lasts
+    POSTPAID = "postpaid"  # calls while balance + credit limit lasts
+
+
 class Account(Base):
     __tablename__ = "accounts"
 
@@ -124,8 +165,34 @@ class Account(Base):
     email: Mapped[str] = mapped_column(String(254))
     timezone: Mapped[str] = mapped_column(String(64), default="Europe/Amsterdam")
     reseller_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"), index=True)
-    rate_group: Mapped[str | None] = mapped_column(String(100))
+    # The rate group the account buys at: a reseller's customers at one of their reseller's
+    # groups, resellers and the carrier's own customers at one of the carrier's.
+    rate_group_id: Mapped[int | None] = mapped_column(
+        ForeignKey("rate_groups.id", use_alter=True), index=True
+    )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The platform's customer fields (the rating and reports issue).
+    status: Mapped[str] = mapped_column(String(16), default=AccountStatus.ACTIVE.value)
+    first_name: Mapped[str] = mapped_column(String(100), default="")
+    last_name: Mapped[str] = mapped_column(String(100), default="")
+    phone: Mapped[str] = mapped_column(String(40), default="")
+    mobile: Mapped[str] = mapped_column(String(40), default="")
+    address: Mapped[str] = mapped_column(String(200), default="")
+    city: Mapped[str] = mapped_column(String(100), default="")
+    province: Mapped[str] = mapped_column(String(100), default="")
+    zip_code: Mapped[str] = mapped_column(String(20), default="")
+    # Portal password, hashed (never stored or logged as given).
+    password_hash: Mapped[str | None] = mapped_column(String(200))
+    billing: Mapped[str] = mapped_column(String(16), default=Billing.PREPAID.value)
+    balance: Mapped[Decimal] = mapped_column(default=Decimal(0))
+    credit_limit: Mapped[Decimal] = mapped_column(default=Decimal(0))
+    # 0: no limit.
+    max_channels: Mapped[int] = mapped_column(Integer, default=0)
+    cps: Mapped[int] = mapped_column(Integer, default=0)
+    # The platform's `match/replace` rules, comma-separated (see c2bot.switch.translation).
+    number_translation: Mapped[str] = mapped_column(String(500), default="")
+    out_callerid_translation: Mapped[str] = mapped_column(String(500), default="")
+    in_callerid_translation: Mapped[str] = mapped_column(String(500), default="")
 
     reseller: Mapped[Account | None] = relationship(remote_side=[id], lazy="joined", join_depth=1)
     contacts: Mapped[list[Contact]] = relationship(
@@ -421,6 +488,9 @@ class Did(Base):
     destination: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # What the account pays for the number (invoiced monthly; setup once, on its first invoice).
+    setup_fee: Mapped[Decimal] = mapped_column(default=Decimal(0))
+    monthly_fee: Mapped[Decimal] = mapped_column(default=Decimal(0))
 
     account: Mapped[Account] = relationship(lazy="joined")
 
@@ -917,3 +987,278 @@ class PortDocument(Base):
     uploaded_at: Mapped[datetime] = mapped_column(default=utcnow)
     uploaded_by: Mapped[str] = mapped_column(String(300))
     channel: Mapped[Channel] = mapped_column(_enum(Channel))
+
+
+# --- rating, call records, reports, orders and invoices ---------------------------------------
+#
+# Money, rates and percentages are `Decimal` in `Fixed` columns (millionths as integers).
+# Durations are whole seconds. A rate group belongs to the carrier (account_id None: resellers
+# and the carrier's direct customers buy at it) or to a reseller (its customers buy at it).
+
+
+class RateGroup(Base):
+    __tablename__ = "rate_groups"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    # The reseller that sells at this group; None: the carrier's.
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"), index=True)
+    description: Mapped[str] = mapped_column(String(200), default="")
+    # Percent added to every rate of the group (10 = +10%).
+    markup: Mapped[Decimal] = mapped_column(default=Decimal(0))
+    # Defaults for rates that leave their increments empty, in seconds.
+    initial_increment: Mapped[int] = mapped_column(Integer, default=1)
+    increment: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    owner: Mapped[Account | None] = relationship(foreign_keys=[account_id], lazy="joined")
+    trunks: Mapped[list[Trunk]] = relationship(
+        secondary="rate_group_trunks", order_by="Trunk.precedence", lazy="selectin"
+    )
+
+
+class _RateColumns:
+    """What a price per prefix is: origination (what an account pays) or termination (what a
+    trunk costs). Empty increments take the rate group's (origination) or 1 s (termination)."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32))
+    destination: Mapped[str] = mapped_column(String(100), default="")
+    connection_cost: Mapped[Decimal] = mapped_column(default=Decimal(0))
+    grace_time: Mapped[int] = mapped_column(Integer, default=0)
+    cost_per_minute: Mapped[Decimal] = mapped_column(default=Decimal(0))
+    initial_increment: Mapped[int | None] = mapped_column(Integer)
+    increment: Mapped[int | None] = mapped_column(Integer)
+
+
+class OriginationRate(_RateColumns, Base):
+    """A rate of a group, or (rate_group_id None) an account's own rate, which comes first."""
+
+    __tablename__ = "origination_rates"
+    __table_args__ = (
+        UniqueConstraint("rate_group_id", "code"),
+        UniqueConstraint("account_id", "code"),
+    )
+
+    rate_group_id: Mapped[int | None] = mapped_column(
+        ForeignKey("rate_groups.id", ondelete="CASCADE")
+    )
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+
+
+class Trunk(Base):
+    """A way out to a carrier: a FreeSWITCH gateway (and failovers) with termination rates."""
+
+    __tablename__ = "trunks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    provider: Mapped[str] = mapped_column(String(100), default="")
+    gateway: Mapped[str] = mapped_column(String(100))
+    # Further gateways of the same trunk, comma-separated, tried in order after `gateway`.
+    failover_gateways: Mapped[str] = mapped_column(String(500), default="")
+    max_channels: Mapped[int] = mapped_column(Integer, default=0)
+    # Lower goes first among trunks that cost the same.
+    precedence: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(16), default=AccountStatus.ACTIVE.value)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class RateGroupTrunk(Base):
+    """The trunks a rate group's calls may leave by (least-cost routing picks among them)."""
+
+    __tablename__ = "rate_group_trunks"
+
+    rate_group_id: Mapped[int] = mapped_column(
+        ForeignKey("rate_groups.id", ondelete="CASCADE"), primary_key=True
+    )
+    trunk_id: Mapped[int] = mapped_column(
+        ForeignKey("trunks.id", ondelete="CASCADE"), primary_key=True
+    )
+
+
+class TerminationRate(_RateColumns, Base):
+    __tablename__ = "termination_rates"
+    __table_args__ = (UniqueConstraint("trunk_id", "code"),)
+
+    trunk_id: Mapped[int] = mapped_column(ForeignKey("trunks.id", ondelete="CASCADE"))
+    # Digits taken off the front of the number, then digits put before it, for this trunk.
+    strip: Mapped[str] = mapped_column(String(32), default="")
+    prepend: Mapped[str] = mapped_column(String(32), default="")
+
+
+class Direction(enum.StrEnum):
+    INBOUND = "inbound"
+    OUTBOUND = "outbound"
+    LOCAL = "local"
+
+
+class CallType(enum.StrEnum):
+    STANDARD = "STANDARD"
+    DID = "DID"
+    LOCAL = "LOCAL"
+    FAX = "FAX"
+    FREE = "FREE"
+
+
+_BIG_ID = BigInteger().with_variant(Integer, "sqlite")
+
+
+class CallRecord(Base):
+    """One call (its A leg; FreeSWITCH posts one record per leg), rated once at every level.
+
+    Money per level: `debit` is what the account pays; `cost` what that costs its seller (the
+    reseller's own buy price for a reseller's customer, else the trunk's cost). The carrier's
+    view: `carrier_debit` (what the top-level account pays) against `carrier_cost` (the trunk).
+    """
+
+    __tablename__ = "call_records"
+    __table_args__ = (
+        Index("ix_call_records_account_started", "account_id", "started_at", "id"),
+        Index("ix_call_records_reseller_started", "reseller_id", "started_at", "id"),
+        Index("ix_call_records_started", "started_at", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(_BIG_ID, primary_key=True)
+    uuid: Mapped[str] = mapped_column(String(64), unique=True)
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
+    reseller_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
+    started_at: Mapped[datetime]
+    answered_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None]
+    caller_id_number: Mapped[str] = mapped_column(String(64), default="")
+    caller_id_name: Mapped[str] = mapped_column(String(100), default="")
+    called_number: Mapped[str] = mapped_column(String(64), default="")
+    sip_user: Mapped[str] = mapped_column(String(100), default="")
+    direction: Mapped[str] = mapped_column(String(16))
+    call_type: Mapped[str] = mapped_column(String(16))
+    duration: Mapped[int] = mapped_column(Integer, default=0)
+    billsec: Mapped[int] = mapped_column(Integer, default=0)
+    hangup_cause: Mapped[str] = mapped_column(String(64), default="")
+    hangup_cause_q850: Mapped[int | None] = mapped_column(Integer)
+    # The matched prefix and its name (the account's origination rate), and the country.
+    code: Mapped[str] = mapped_column(String(32), default="")
+    destination: Mapped[str] = mapped_column(String(100), default="")
+    country: Mapped[str] = mapped_column(String(2), default="")
+    trunk_id: Mapped[int | None] = mapped_column(ForeignKey("trunks.id"))
+    rate_group_id: Mapped[int | None] = mapped_column(ForeignKey("rate_groups.id"))
+    debit: Mapped[Decimal] = mapped_column(default=Decimal(0))
+    cost: Mapped[Decimal] = mapped_column(default=Decimal(0))
+    carrier_debit: Mapped[Decimal] = mapped_column(default=Decimal(0))
+    carrier_cost: Mapped[Decimal] = mapped_column(default=Decimal(0))
+    # Why a call is not charged or not fully rated ("" when rated as it should be).
+    rating_note: Mapped[str] = mapped_column(String(200), default="")
+    recording: Mapped[str] = mapped_column(String(500), default="")
+    rated_at: Mapped[datetime | None]
+
+
+class CallRollup(Base):
+    """Summary figures per account, hour (UTC), code, trunk, direction and call type, kept as
+    calls are rated: every figure composes (sums, counts, a maximum), so a report reads
+    accounts x hours rows, not calls. `trunk_id` 0 means no trunk."""
+
+    __tablename__ = "call_rollups"
+    __table_args__ = (
+        Index("ix_call_rollups_hour_account", "hour", "account_id"),
+        Index("ix_call_rollups_reseller_hour", "reseller_id", "hour"),
+    )
+
+    account_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    hour: Mapped[datetime] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    trunk_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    direction: Mapped[str] = mapped_column(String(16), primary_key=True)
+    call_type: Mapped[str] = mapped_column(String(16), primary_key=True)
+    reseller_id: Mapped[int | None] = mapped_column(Integer)
+    destination: Mapped[str] = mapped_column(String(100), default="")
+    attempted: Mapped[int] = mapped_column(Integer, default=0)
+    completed: Mapped[int] = mapped_column(Integer, default=0)
+    duration: Mapped[int] = mapped_column(BigInteger, default=0)
+    billable: Mapped[int] = mapped_column(BigInteger, default=0)
+    longest: Mapped[int] = mapped_column(Integer, default=0)
+    debit: Mapped[Decimal] = mapped_column(default=Decimal(0))
+    cost: Mapped[Decimal] = mapped_column(default=Decimal(0))
+    carrier_debit: Mapped[Decimal] = mapped_column(default=Decimal(0))
+    carrier_cost: Mapped[Decimal] = mapped_column(default=Decimal(0))
+
+
+class CdrReject(Base):
+    """A call record we could not take, kept as it came with the reason (see /healthz)."""
+
+    __tablename__ = "cdr_rejects"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    source: Mapped[str] = mapped_column(String(300))
+    reason: Mapped[str] = mapped_column(Text)
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class OrderStatus(enum.StrEnum):
+    NEW = "new"
+    PROCESSING = "processing"
+    DELIVERED = "delivered"
+    CANCELLED = "cancelled"
+
+
+class Order(Base):
+    """Something an account ordered (new numbers, a number port), followed up to delivery."""
+
+    __tablename__ = "orders"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reference: Mapped[str] = mapped_column(String(32), unique=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # did | porting | other
+    description: Mapped[str] = mapped_column(String(500))
+    status: Mapped[OrderStatus] = mapped_column(_enum(OrderStatus), default=OrderStatus.NEW)
+    port_request_id: Mapped[int | None] = mapped_column(ForeignKey("port_requests.id"), unique=True)
+    setup_fee: Mapped[Decimal] = mapped_column(default=Decimal(0))
+    monthly_fee: Mapped[Decimal] = mapped_column(default=Decimal(0))
+    created_by: Mapped[str] = mapped_column(String(300), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    delivered_at: Mapped[datetime | None]
+
+    account: Mapped[Account] = relationship(lazy="joined")
+
+
+class Invoice(Base):
+    """A month's invoice of one account: rated calls and recurring fees, with its PDF and CSV."""
+
+    __tablename__ = "invoices"
+    __table_args__ = (UniqueConstraint("account_id", "month"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[str] = mapped_column(String(32), unique=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    month: Mapped[str] = mapped_column(String(7))  # YYYY-MM
+    issued_on: Mapped[date] = mapped_column(Date)
+    currency: Mapped[str] = mapped_column(String(3))
+    subtotal: Mapped[Decimal] = mapped_column(default=Decimal(0))
+    vat_rate: Mapped[Decimal] = mapped_column(default=Decimal(0))
+    vat: Mapped[Decimal] = mapped_column(default=Decimal(0))
+    total: Mapped[Decimal] = mapped_column(default=Decimal(0))
+    pdf: Mapped[bytes] = mapped_column(LargeBinary)
+    cdr_csv: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    account: Mapped[Account] = relationship(lazy="joined")
+    lines: Mapped[list[InvoiceLine]] = relationship(
+        order_by="InvoiceLine.position", lazy="selectin", cascade="all, delete-orphan"
+    )
+
+
+class InvoiceLine(Base):
+    __tablename__ = "invoice_lines"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    invoice_id: Mapped[int] = mapped_column(
+        ForeignKey("invoices.id", ondelete="CASCADE"), index=True
+    )
+    position: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(16))  # calls | did | setup | order
+    description: Mapped[str] = mapped_column(String(300))
+    quantity: Mapped[Decimal] = mapped_column(default=Decimal(1))
+    unit_price: Mapped[Decimal] = mapped_column(default=Decimal(0))
+    amount: Mapped[Decimal] = mapped_column(default=Decimal(0))
