@@ -1079,7 +1079,11 @@ class RateGroupTrunk(Base):
 
 class TerminationRate(_RateColumns, Base):
     __tablename__ = "termination_rates"
-    __table_args__ = (UniqueConstraint("trunk_id", "code"),)
+    # Least-cost routing looks a number's prefixes up across all of a group's trunks at once.
+    __table_args__ = (
+        UniqueConstraint("trunk_id", "code"),
+        Index("ix_termination_rates_code", "code"),
+    )
 
     trunk_id: Mapped[int] = mapped_column(ForeignKey("trunks.id", ondelete="CASCADE"))
     # Digits taken off the front of the number, then digits put before it, for this trunk.
@@ -1180,6 +1184,45 @@ class CallRollup(Base):
     cost: Mapped[Decimal] = mapped_column(default=Decimal(0))
     carrier_debit: Mapped[Decimal] = mapped_column(default=Decimal(0))
     carrier_cost: Mapped[Decimal] = mapped_column(default=Decimal(0))
+
+
+class _RollupFigures:
+    """The composable figures every rollup keeps."""
+
+    reseller_id: Mapped[int | None] = mapped_column(Integer)
+    attempted: Mapped[int] = mapped_column(Integer, default=0)
+    completed: Mapped[int] = mapped_column(Integer, default=0)
+    duration: Mapped[int] = mapped_column(BigInteger, default=0)
+    billable: Mapped[int] = mapped_column(BigInteger, default=0)
+    longest: Mapped[int] = mapped_column(Integer, default=0)
+    debit: Mapped[Decimal] = mapped_column(default=Decimal(0))
+    cost: Mapped[Decimal] = mapped_column(default=Decimal(0))
+    carrier_debit: Mapped[Decimal] = mapped_column(default=Decimal(0))
+    carrier_cost: Mapped[Decimal] = mapped_column(default=Decimal(0))
+
+
+class CallRollupDaily(_RollupFigures, Base):
+    """The same figures per account, UTC day, direction and call type: a month of every account
+    reads accounts x days rows (edge hours of another time zone come from `call_rollups`)."""
+
+    __tablename__ = "call_rollups_daily"
+    __table_args__ = (Index("ix_call_rollups_daily_reseller_day", "reseller_id", "day"),)
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    account_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    direction: Mapped[str] = mapped_column(String(16), primary_key=True)
+    call_type: Mapped[str] = mapped_column(String(16), primary_key=True)
+
+
+class CallRollupTotal(_RollupFigures, Base):
+    """Carrier-wide figures per UTC hour, direction and call type (staff time series);
+    `reseller_id` is unused here."""
+
+    __tablename__ = "call_rollups_total"
+
+    hour: Mapped[datetime] = mapped_column(primary_key=True)
+    direction: Mapped[str] = mapped_column(String(16), primary_key=True)
+    call_type: Mapped[str] = mapped_column(String(16), primary_key=True)
 
 
 class CdrReject(Base):

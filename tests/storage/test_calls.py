@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import random
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import func, select, type_coerce
 
 from c2bot.bot.services import Services
-from c2bot.storage.calls import add_to_rollups, hour_of, rebuild_rollups
-from c2bot.storage.models import Account, CallRecord, CallRollup, Fixed, exact
+from c2bot.storage.calls import MONEY, add_to_rollups, hour_of, rebuild_rollups
+from c2bot.storage.models import (
+    Account,
+    CallRecord,
+    CallRollup,
+    CallRollupDaily,
+    CallRollupTotal,
+    Fixed,
+    exact,
+)
 from tests.conftest import World
 
 START = datetime(2026, 11, 30, 22, 0, tzinfo=UTC)
@@ -44,6 +52,25 @@ def _calls(accounts: dict[str, int], count: int, seed: int) -> list[CallRecord]:
             )
         )
     return calls
+
+
+async def _coarse(services: Services) -> tuple[list[Any], list[Any]]:
+    """The daily and carrier-wide rollups, as comparable tuples."""
+    figures = ("attempted", "completed", "duration", "billable", "longest", *MONEY)
+    async with services.sessions() as session:
+        daily = [
+            (r.day, r.account_id, r.direction, r.call_type, *(getattr(r, f) for f in figures))
+            for (r,) in await session.execute(
+                select(CallRollupDaily).order_by(*CallRollupDaily.__table__.primary_key)
+            )
+        ]
+        total = [
+            (r.hour, r.direction, r.call_type, *(getattr(r, f) for f in figures))
+            for (r,) in await session.execute(
+                select(CallRollupTotal).order_by(*CallRollupTotal.__table__.primary_key)
+            )
+        ]
+    return daily, total
 
 
 async def _rollup(services: Services) -> list[tuple[Any, ...]]:
@@ -83,10 +110,17 @@ async def test_rollup_added_in_batches_equals_rollup_rebuilt(
             await session.flush()
             await add_to_rollups(session, batch)
     added = await _rollup(services)
+    coarse = await _coarse(services)
     async with services.sessions.begin() as session:
         await rebuild_rollups(session, START, START + timedelta(hours=5))
     rebuilt = await _rollup(services)
     assert added == rebuilt
+    assert await _coarse(services) == coarse
+    daily, total = coarse
+    # The calls span two UTC days; the coarser rollups hold the same totals.
+    assert {row[0] for row in daily} == {date(2026, 11, 30), date(2026, 12, 1)}
+    assert sum(row[4] for row in daily) == sum(row[3] for row in total) == 400
+    assert sum((row[9] for row in daily), Decimal(0)) == sum((row[8] for row in total), Decimal(0))
     assert sum(row[6] for row in added) == 400
     # The figures are those of the calls themselves.
     total_debit = sum((c.debit for c in calls), Decimal(0))

@@ -21,6 +21,50 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     op.create_table(
+        "call_rollups_daily",
+        sa.Column("day", sa.Date(), nullable=False),
+        sa.Column("account_id", sa.Integer(), nullable=False),
+        sa.Column("direction", sa.String(length=16), nullable=False),
+        sa.Column("call_type", sa.String(length=16), nullable=False),
+        sa.Column("reseller_id", sa.Integer(), nullable=True),
+        sa.Column("attempted", sa.Integer(), nullable=False),
+        sa.Column("completed", sa.Integer(), nullable=False),
+        sa.Column("duration", sa.BigInteger(), nullable=False),
+        sa.Column("billable", sa.BigInteger(), nullable=False),
+        sa.Column("longest", sa.Integer(), nullable=False),
+        sa.Column("debit", sa.BigInteger(), nullable=False),
+        sa.Column("cost", sa.BigInteger(), nullable=False),
+        sa.Column("carrier_debit", sa.BigInteger(), nullable=False),
+        sa.Column("carrier_cost", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint(
+            "day", "account_id", "direction", "call_type", name=op.f("pk_call_rollups_daily")
+        ),
+    )
+    with op.batch_alter_table("call_rollups_daily", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_call_rollups_daily_reseller_day", ["reseller_id", "day"], unique=False
+        )
+
+    op.create_table(
+        "call_rollups_total",
+        sa.Column("hour", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("direction", sa.String(length=16), nullable=False),
+        sa.Column("call_type", sa.String(length=16), nullable=False),
+        sa.Column("reseller_id", sa.Integer(), nullable=True),
+        sa.Column("attempted", sa.Integer(), nullable=False),
+        sa.Column("completed", sa.Integer(), nullable=False),
+        sa.Column("duration", sa.BigInteger(), nullable=False),
+        sa.Column("billable", sa.BigInteger(), nullable=False),
+        sa.Column("longest", sa.Integer(), nullable=False),
+        sa.Column("debit", sa.BigInteger(), nullable=False),
+        sa.Column("cost", sa.BigInteger(), nullable=False),
+        sa.Column("carrier_debit", sa.BigInteger(), nullable=False),
+        sa.Column("carrier_cost", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint(
+            "hour", "direction", "call_type", name=op.f("pk_call_rollups_total")
+        ),
+    )
+    op.create_table(
         "call_rollups",
         sa.Column("account_id", sa.Integer(), nullable=False),
         sa.Column("hour", sa.DateTime(timezone=True), nullable=False),
@@ -149,6 +193,8 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_termination_rates")),
         sa.UniqueConstraint("trunk_id", "code", name=op.f("uq_termination_rates_trunk_id")),
     )
+    with op.batch_alter_table("termination_rates", schema=None) as batch_op:
+        batch_op.create_index("ix_termination_rates_code", ["code"], unique=False)
     op.create_table(
         "call_records",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
@@ -440,6 +486,11 @@ def _rate_group_names_to_groups() -> None:
 
 
 def downgrade() -> None:
+    op.drop_table("call_rollups_total")
+    with op.batch_alter_table("call_rollups_daily", schema=None) as batch_op:
+        batch_op.drop_index("ix_call_rollups_daily_reseller_day")
+
+    op.drop_table("call_rollups_daily")
     with op.batch_alter_table("dids", schema=None) as batch_op:
         batch_op.drop_column("monthly_fee")
         batch_op.drop_column("setup_fee")
@@ -486,6 +537,9 @@ def downgrade() -> None:
         batch_op.drop_index("ix_call_records_account_started")
 
     op.drop_table("call_records")
+    with op.batch_alter_table("termination_rates", schema=None) as batch_op:
+        batch_op.drop_index("ix_termination_rates_code")
+
     op.drop_table("termination_rates")
     with op.batch_alter_table("rate_groups", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_rate_groups_account_id"))
