@@ -121,43 +121,77 @@ async def rate_group_for(
 
 async def add_account(ctx: Context, request: NewAccount) -> Reply:
     """Staff add any account; a reseller adds customers under itself (or under its customers)."""
-    if not ctx.actor.is_staff and ctx.actor.role is not Role.RESELLER:
-        raise NotAllowed("Only support staff and resellers can add accounts.")
-    try:
-        ZoneInfo(request.timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise Invalid(f"{request.timezone!r} is not a time zone (e.g. Europe/Amsterdam).") from None
-    email = normalise_email(request.email)
+    check_may_add_accounts(ctx)
+    check_timezone(request.timezone)
     async with ctx.sessions.begin() as session:
-        if await session.scalar(select(Account.id).where(Account.number == request.number)):
-            raise Invalid(f"Account {request.number} already exists.")
-        reseller = await _parent_for(session, ctx, request.reseller)
-        group = await rate_group_for(session, request.rate_group, reseller)
-        account = Account(
-            number=request.number,
-            company=request.company,
-            email=email,
-            timezone=request.timezone,
-            reseller_id=reseller.id if reseller else None,
-            rate_group_id=group.id if group else None,
-        )
-        session.add(account)
-        await session.flush()
-        session.add(Contact(account_id=account.id, name=request.company, email=email))
-        audit.record(
-            session,
-            ctx,
-            "account.add",
-            "account",
-            account.number,
-            account.id,
-            reseller=reseller.number if reseller else None,
-        )
+        account = await insert_account(session, ctx, request)
+    reseller = account.reseller
     under = f" under reseller {reseller.number}" if reseller else ""
     return Reply(title=f"Account {request.number} ({request.company}) added{under}.")
 
 
-async def _parent_for(session: AsyncSession, ctx: Context, number: str | None) -> Account | None:
+def check_may_add_accounts(ctx: Context) -> None:
+    if not ctx.actor.is_staff and ctx.actor.role is not Role.RESELLER:
+        raise NotAllowed("Only support staff and resellers can add accounts.")
+
+
+def check_timezone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise Invalid(
+            f"{name!r} is not a time zone (e.g. Europe/Amsterdam).", {"timezone": "not a time zone"}
+        ) from None
+    return name
+
+
+async def insert_account(
+    session: AsyncSession,
+    ctx: Context,
+    request: NewAccount,
+    action: str = "account.add",
+    **columns: Any,
+) -> Account:
+    """Add one account (and its email as a contact) in the caller's transaction, audited.
+
+    `columns` sets more of the account's fields (the platform's customer fields), as checked by
+    the caller; the number, parent and rate group are checked here.
+    """
+    email = normalise_email(request.email)
+    if await session.scalar(select(Account.id).where(Account.number == request.number)):
+        raise Invalid(f"Account {request.number} already exists.", {"number": "already exists"})
+    reseller = await parent_for(session, ctx, request.reseller)
+    group = await rate_group_for(session, request.rate_group, reseller)
+    account = Account(
+        number=request.number,
+        company=request.company,
+        email=email,
+        timezone=request.timezone,
+        reseller_id=reseller.id if reseller else None,
+        rate_group_id=group.id if group else None,
+        **columns,
+    )
+    account.reseller = reseller
+    session.add(account)
+    await session.flush()
+    try:
+        await check_address_is_free(session, ctx, account, email)
+    except NotAllowed as taken:
+        raise Invalid(taken.message, {"email": "belongs to another account"}) from None
+    session.add(Contact(account_id=account.id, name=request.company, email=email))
+    audit.record(
+        session,
+        ctx,
+        action,
+        "account",
+        account.number,
+        account.id,
+        reseller=reseller.number if reseller else None,
+    )
+    return account
+
+
+async def parent_for(session: AsyncSession, ctx: Context, number: str | None) -> Account | None:
     """The reseller a new account belongs to: as named, or the reseller who adds it."""
     if number is None and ctx.actor.is_staff:
         return None
@@ -228,7 +262,7 @@ async def add_contact(ctx: Context, request: NewContact) -> Reply:
     async with ctx.sessions.begin() as session:
         account = await account_by_number(session, request.account)
         await check_account(session, ctx.actor, account.id)
-        await _check_address_is_free(session, ctx, account, email)
+        await check_address_is_free(session, ctx, account, email)
         existing = await session.scalar(
             select(Contact).where(Contact.account_id == account.id, Contact.email == email)
         )
@@ -241,7 +275,7 @@ async def add_contact(ctx: Context, request: NewContact) -> Reply:
     return Reply(title=f"Contact {request.name} <{email}> saved on account {account.number}.")
 
 
-async def _check_address_is_free(
+async def check_address_is_free(
     session: AsyncSession, ctx: Context, account: Account, email: str
 ) -> None:
     """Only staff may give an address that already speaks for another account to this one.

@@ -155,17 +155,22 @@ def test_account_add_refusals(env: dict[str, str], tmp_path: Path) -> None:
 
 
 def test_import_customers(env: dict[str, str], tmp_path: Path) -> None:
-    """Customers import from CSV, resellers first, with a per-line error report."""
+    """Customers import from CSV with the guide's columns; a bad row stops the whole file and
+    is named with its line (more in tests/bot/test_customer_commands.py)."""
+    run(env, tmp_path, "account", "add", "R100", "--company", "Resell BV", "--email", "i@r.nl")
     csv_file = tmp_path / "customers.csv"
     csv_file.write_text(
-        "number,company,email,reseller,timezone\n"
+        "Account Number,Company,Email,Reseller,Time Zone\n"
         "1001,Acme BV,office@acme.nl,R100,\n"
-        "R100,Resell BV,info@resell.nl,,\n"
         "1002,Broken,not-an-email,R100,\n"
     )
     result = run(env, tmp_path, "import", "customers", str(csv_file))
     assert result.returncode == 1
-    assert "imported 2 of 3" in result.stdout and "line 4:" in result.stderr
+    assert "Nothing was imported: 1 of 2 row(s)" in result.stderr
+    assert "3     Email: not an email address" in result.stderr
+    csv_file.write_text(csv_file.read_text().replace("not-an-email", "office@broken.nl"))
+    result = run(env, tmp_path, "import", "customers", str(csv_file))
+    assert result.returncode == 0 and "Imported 2 customer(s)" in result.stdout
 
 
 def test_serve_without_slack_then_sigterm(env: dict[str, str], tmp_path: Path) -> None:
