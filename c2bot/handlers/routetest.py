@@ -3,7 +3,8 @@
 The steps come from `c2bot.switch.dialplan.plan`, the walk that answers FreeSWITCH, so the
 explanation is what the switch would be told. A call to a DID comes from outside (context
 `public`); with `from:` naming one of the account's devices it is a call from that device
-(an extension, 1800, ...). Only numbers and devices the asker may see are explained.
+(an extension, 1800, a number outside the account: rate, balance, limits and trunks, as
+c2bot.switch.outbound plans it). Only numbers and devices the asker may see are explained.
 """
 
 from __future__ import annotations
@@ -83,7 +84,8 @@ async def _start(session: AsyncSession, ctx: Context, request: RouteTest) -> _St
         device = await session.scalar(select(SipDevice).where(SipDevice.username == request.caller))
         if device is not None and (visible is None or device.account_id in visible):
             context = account_context(device.account.number)
-            return _Start(device.account, context, request.number.strip(), device.username)
+            dialled = "".join(request.number.split())  # as a phone sends it: no spaces
+            return _Start(device.account, context, dialled, device.username)
     numbers = dialplan.did_candidates(request.number, ctx.settings.fax_country)
     if not numbers:
         raise Invalid(

@@ -7,9 +7,12 @@ what the switch does.
 
 Contexts: a call in `c2-<account>` comes from one of that account's devices (or from an IVR
 menu transferring within the account): another device's extension, 1800 to record a greeting,
-or a transfer target (`c2bot.switch.targets`). Any other context is a call from outside, its
-number one of our DIDs. A number we do not route gets "not found", so FreeSWITCH falls back to
-its own XML.
+a transfer target (`c2bot.switch.targets`), or a phone number outside the account, planned by
+`c2bot.switch.outbound` (rate, balance, limits, least-cost routing). Any other context is a
+call from outside, its number one of our DIDs. A number we do not route gets "not found", so
+FreeSWITCH falls back to its own XML. Calls carry `c2_direction` and `c2_call_type` for their
+record: inbound/DID (FAX for a fax DID), local/LOCAL from a device within its account,
+outbound/STANDARD out of it.
 
 Reads only, with a few Core selects per call (run by c2bot.switch.lookups as directly as the
 database allows): the DID with its account, then one per object on the path, each joined with
@@ -40,8 +43,10 @@ from c2bot.storage.db import SessionFactory
 from c2bot.storage.models import (
     Account,
     CallQueue,
+    CallType,
     Conference,
     Did,
+    Direction,
     Ivr,
     IvrOption,
     Recording,
@@ -51,7 +56,7 @@ from c2bot.storage.models import (
     TimeCondition,
     TimeConditionRow,
 )
-from c2bot.switch import lookups, targets, xmldoc
+from c2bot.switch import lookups, outbound, targets, xmldoc
 from c2bot.switch.lookups import Query, Reader
 from c2bot.switch.targets import (
     conference_profile_name,
@@ -211,11 +216,6 @@ _DID = Query(
     .join(Account, Account.id == Did.account_id)
     .where(Did.number.in_([bindparam("number0"), bindparam("number1")]))
 )
-_ACCOUNT = Query(
-    select(Account.id, Account.number, Account.timezone).where(
-        Account.number == bindparam("number")
-    )
-)
 _DEVICE_COLUMNS = (
     SipDevice.username,
     SipDevice.extension,
@@ -237,6 +237,26 @@ def _devices_query(count: int) -> Query:
     )
 
 
+# The calling device's account (as c2bot.switch.outbound needs it) and the account's devices
+# that the dialled number names (by username or extension): one read for a call from a device.
+_target = aliased(SipDevice)
+_FROM_DEVICE = Query(
+    outbound.CALLER_SELECT.add_columns(
+        _target.username.label("target_username"),
+        _target.extension.label("target_extension"),
+        _target.enabled.label("target_enabled"),
+        _target.voicemail.label("target_voicemail"),
+        _target.record_calls.label("target_record_calls"),
+    ).outerjoin(
+        _target,
+        and_(
+            _target.account_id == Account.id,
+            or_(
+                _target.username == bindparam("dialled"), _target.extension == bindparam("dialled")
+            ),
+        ),
+    )
+)
 _RECORDING = Query(
     select(Recording.filename).where(
         Recording.account_id == bindparam("account"), Recording.name == bindparam("name")
@@ -556,6 +576,7 @@ class _Walk:
         did = self.did or self.plan.destination
         self.say(f"Received as a fax; the pages are mailed as PDF to {value}.")
         self.plan.variables["c2_did"] = did
+        self.plan.variables["c2_call_type"] = CallType.FAX.value
         for setting in ("fax_enable_t38", "fax_enable_t38_request", "fax_use_ecm"):
             self.do("set", f"{setting}=true")
         self.do("set", f"fax_ident={did}")
@@ -829,6 +850,8 @@ async def _from_outside(
     account = _Account(row.id, row.account, row.timezone)
     _found(result, settings, account, f"did-{row.number}")
     result.variables["c2_did"] = row.number
+    result.variables["c2_direction"] = Direction.INBOUND.value
+    result.variables["c2_call_type"] = CallType.DID.value
     result.steps.append(f"Call to {row.number}{who}: a number of account {account.number}.")
     walk = _Walk(read, settings, account, result, now, did=row.number)
     if not row.forward_type:
@@ -846,34 +869,47 @@ async def _from_device(
     device: str,
     who: str,
 ) -> None:
-    found = await read(_ACCOUNT, {"number": number})
+    dialled = result.destination
+    found = await read(_FROM_DEVICE, {"number": number, "device": device, "dialled": dialled})
     row = found[0] if found else None
     if row is None:
         result.steps.append(f"There is no account {number}: not found.")
         return
     account = _Account(row.id, row.number, row.timezone)
     walk = _Walk(read, settings, account, result, now)
-    dialled = result.destination
     if dialled == RECORD_EXTENSION:
         _found(result, settings, account, "record")
+        _local(result, device)
         result.steps.append(f"Call to {dialled}{who}: record a greeting for account {number}.")
         await _record_greeting(walk, device)
         return
-    target = (await walk.devices([dialled])).get(dialled)
+    named: dict[str, _Device] = {}
+    for r in found:
+        if r.target_username is not None:
+            named[r.target_username] = named[r.target_extension] = _Device(
+                r.target_username,
+                r.target_extension,
+                r.target_enabled,
+                r.target_voicemail,
+                r.target_record_calls,
+            )
+    target = named.get(dialled)
     if target is not None and target.username != device:
         _found(result, settings, account, f"device-{target.username}")
+        _local(result, device)
         result.steps.append(f"Call to {dialled}{who}: device {target.username}.")
         await walk.go("local", target.username)
         return
     if target is not None and target.voicemail:
         _found(result, settings, account, "voicemail-check")
+        _local(result, device)
         result.steps.append(f"Call to {dialled}{who}: its own number, so its voicemail box.")
         walk.do("answer")
         walk.do("voicemail", f"check default {walk.domain} {target.username}")
         return
     parsed = targets.parse_transfer_target(dialled)
     if parsed is None:
-        result.steps.append(f"{dialled} is no device or destination of account {number}.")
+        await _outbound(walk, result, settings, row, who)
         return
     kind, value = parsed
     if kind in OUTSIDE_TYPES and not await _ivr_sends(walk, kind, value):
@@ -885,6 +921,34 @@ async def _from_device(
     _found(result, settings, account, f"to-{kind}")
     result.steps.append(f"Transferred within account {number} to {label(kind, value)}.")
     await walk.go(kind, value)
+
+
+async def _outbound(walk: _Walk, result: Plan, settings: Settings, row: Any, who: str) -> None:
+    """A number outside the account: the outbound plan (c2bot.switch.outbound)."""
+    account, dialled = walk.account, result.destination
+    out = await outbound.plan(
+        walk.read,
+        settings,
+        row,
+        dialled=dialled,
+        caller=who.removeprefix(" from "),
+        recording=walk.call_recording(),
+    )
+    if out is None:
+        result.steps.append(f"{dialled} is no device or destination of account {account.number}.")
+        return
+    _found(result, settings, account, out.extension)
+    result.steps.append(f"Call to {dialled}{who}: a number outside the account.")
+    result.steps.extend(out.steps)
+    result.variables.update(out.variables)
+    result.actions.extend(out.actions)
+
+
+def _local(result: Plan, device: str) -> None:
+    """A call from a device to its own account (not a transfer of a call that came in)."""
+    if device:
+        result.variables["c2_direction"] = Direction.LOCAL.value
+        result.variables["c2_call_type"] = CallType.LOCAL.value
 
 
 async def _ivr_sends(walk: _Walk, kind: str, value: str) -> bool:
@@ -931,7 +995,7 @@ def _finish(result: Plan) -> None:
         (i for i, (app, _) in enumerate(result.actions) if app == "bridge"), default=-1
     )
     if 0 <= last_bridge < len(result.actions) - 1:
-        result.variables["continue_on_fail"] = "true"
+        result.variables.setdefault("continue_on_fail", "true")
 
 
 def render(result: Plan) -> bytes:

@@ -624,14 +624,16 @@ async def test_own_extension_reaches_the_voicemail_box(services: Services, acme:
 async def test_extensions_stay_within_the_account(services: Services, acme: int) -> None:
     assert await ask(services, "100", context="c2-2001") is None  # 2001 has no device 100
     assert await ask(services, "100", context="c2-9999") is None  # no such account
-    assert await ask(services, "+31612345678", context="c2-1001") is None  # the PSTN: not yet
+    # The PSTN from an account without a rate group: refused, not "not found".
+    refused = await served(services, "+31612345678", context="c2-1001")
+    assert refused.one("hangup") == "NO_ROUTE_DESTINATION"
 
 
 async def test_1800_records_a_greeting(services: Services, acme: int) -> None:
     call = await served(services, "1800", context="c2-1001", variable_c2_device="1001-101")
     root = under(services.settings.recordings_dir)
     recording = ["answer", "set", "set", "set", "playback", "playback", "record", "hangup"]
-    assert call.apps == ["set"] * 4 + recording
+    assert call.apps == ["set"] * 6 + recording
     variables = call.variables
     assert variables["c2_record_account"] == "1001"
     assert variables["c2_record_device"] == "1001-101"
