@@ -184,7 +184,9 @@ DEVICE_COMMAND = Command(
 
 
 async def _did_add(ctx: Context, inv: Invocation) -> Result:
-    return await dids.add_did(ctx, inv.need("number"), inv.get("account"))
+    return await dids.add_did(
+        ctx, inv.need("number"), inv.get("account"), inv.get("setup"), inv.get("monthly")
+    )
 
 
 async def _did_edit(ctx: Context, inv: Invocation) -> Result:
@@ -231,7 +233,12 @@ DID_COMMAND = Command(
             "add",
             "give a number from the carrier to an account (staff)",
             _did_add,
-            params=(NUMBER, Param("account", "the account that gets it", required=True)),
+            params=(
+                NUMBER,
+                Param("account", "the account that gets it", required=True),
+                Param("setup", "one-off fee on its first invoice, e.g. 5.00 (default 0)"),
+                Param("monthly", "fee invoiced every month, e.g. 1.50 (default 0)"),
+            ),
         ),
         DID_LIST,
         DID_SHOW,

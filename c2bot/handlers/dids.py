@@ -9,12 +9,15 @@ that has the number. FOIP sends received faxes as PDF to one address (faxgw/rece
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from c2bot.handlers import orders
 from c2bot.handlers.accounts import account_by_number, scoped
+from c2bot.handlers.amounts import parse_amount
 from c2bot.handlers.context import Context
 from c2bot.handlers.destinations import (
     DID_TYPES,
@@ -83,12 +86,25 @@ def describe(number: str, kind: str | None, value: str | None) -> str:
 # --- the numbers themselves (staff) ------------------------------------------------------------
 
 
-async def add_did(ctx: Context, number: str, account_number: str | None) -> Reply:
-    """Give a number from the carrier to an account; its forwarding is set afterwards."""
+async def add_did(
+    ctx: Context,
+    number: str,
+    account_number: str | None,
+    setup_fee: str | None = None,
+    monthly_fee: str | None = None,
+) -> Reply:
+    """Give a number from the carrier to an account, with what it pays for it (invoiced: the
+    setup fee once, the monthly fee every month); its forwarding is set afterwards."""
     check_staff(ctx.actor, "add numbers: they come from the carrier")
     e164 = did_number(ctx, number)
     if not account_number:
         raise Invalid(f"Name the account {e164} is for: account:N.", {"account": "missing"})
+    fees: dict[str, Decimal] = {}
+    for name, text in (("setup", setup_fee), ("monthly", monthly_fee)):
+        try:
+            fees[name] = parse_amount(text or "0")
+        except ValueError as error:
+            raise Invalid(f"{name}: {error}.", {name: str(error)}) from None
     async with ctx.sessions() as session:
         account = await account_by_number(session, account_number)
         existing = await session.scalar(select(Did).where(Did.number == e164))
@@ -100,9 +116,15 @@ async def add_did(ctx: Context, number: str, account_number: str | None) -> Repl
                 f"`/c2 did edit {e164} account:{account.number}`.",
                 {"number": "belongs to another account"},
             )
-        did = Did(number=e164, account_id=account.id)
+        did = Did(
+            number=e164,
+            account_id=account.id,
+            setup_fee=fees["setup"],
+            monthly_fee=fees["monthly"],
+        )
         session.add(did)
         await session.flush()
+        await orders.did_added(session, ctx, did, account.id)
         await _remember(session, ctx, did, f"DID {e164} added to account {account.number}", None)
         await session.commit()
     return Reply(
@@ -296,6 +318,7 @@ async def _new_for_staff(
     did = Did(number=e164, account_id=account.id)
     did.account = account
     session.add(did)
+    await orders.did_added(session, ctx, did, account.id)
     return did
 
 

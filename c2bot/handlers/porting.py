@@ -21,7 +21,7 @@ from pypdf.errors import PdfReadError
 from sqlalchemy import CursorResult, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from c2bot.handlers import audit
+from c2bot.handlers import audit, orders
 from c2bot.handlers.accounts import scoped
 from c2bot.handlers.context import Context
 from c2bot.handlers.errors import Invalid, NotAllowed, NotFound
@@ -181,6 +181,7 @@ async def create_port(ctx: Context, request: NewPort) -> PortCreated:
             "letter of authorisation."
         )
         _event(session, ctx, port, EventKind.CREATED, note)
+        await orders.follow_port(session, ctx, port)
         audit.record(
             session,
             ctx,
@@ -422,6 +423,7 @@ async def set_status(ctx: Context, change: StatusChange) -> PortView:
             return port_view(port)
         check_transition(port.id, port.state, change.state)
         note = await _apply(session, ctx, port, change, day)
+        await orders.follow_port(session, ctx, port)
         _event(
             session, ctx, port, EventKind(change.state.value), note, new_date=day, source_ref=ref
         )
@@ -530,6 +532,7 @@ async def cancel_port(ctx: Context, number: int, reason: str = "") -> PortView:
             )
         port.state, port.updated_at = PortState.CANCELLED, ctx.clock()
         port.reason = reason.strip()
+        await orders.follow_port(session, ctx, port)
         why = f": {port.reason}" if port.reason else ""
         note = f"Port request #{number} was cancelled by {ctx.actor.label}{why}."
         _event(session, ctx, port, EventKind.CANCELLED, note, source_ref=ref)
@@ -609,6 +612,7 @@ async def sign_port(
         if first:
             port.state = PortState.SUBMITTED
         port.letter_signed_at, port.updated_at = ctx.clock(), ctx.clock()
+        await orders.follow_port(session, ctx, port)
         note = (
             f"Signed letter of authorisation for request #{port.id} received "
             f"({letter.filename}, via {ctx.channel.value})"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import inspect, select
@@ -33,6 +34,7 @@ from c2bot.storage.models import (
     RoutingChange,
     SipDevice,
     TimeCondition,
+    exact,
 )
 
 MODELS: dict[str, type[Base]] = {
@@ -52,12 +54,16 @@ SKIP = frozenset({"created_at", "updated_at"})
 def _plain(value: Any) -> Any:
     if isinstance(value, datetime | date):
         return {"__dt__": value.isoformat()}
+    if isinstance(value, Decimal):
+        return {"__dec__": str(exact(value))}
     return value
 
 
 def _back(value: Any) -> Any:
     if isinstance(value, dict) and set(value) == {"__dt__"}:
         return datetime.fromisoformat(value["__dt__"])
+    if isinstance(value, dict) and set(value) == {"__dec__"}:
+        return Decimal(value["__dec__"])
     return value
 
 

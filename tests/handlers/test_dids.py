@@ -3,6 +3,8 @@ every forwarding type, checked against the account, shown back in words, undone.
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 from sqlalchemy import select
 
@@ -231,3 +233,23 @@ async def test_moving_a_number_keeps_only_forwarding_that_fits(
     shown = dict((await dids.show_did(staff, NUMBER)).fields)
     assert shown["Account"] == "1001 Acme BV"
     assert shown["Calls"] == f"{NUMBER} forwards the call to +31612345678"
+
+
+async def test_a_number_comes_with_its_fees(services: Services, world: World) -> None:
+    """What the account pays for a number is set when staff give it; bad amounts are named."""
+    staff = ctx(services, world.staff)
+    with pytest.raises(Invalid) as negative:
+        await dids.add_did(staff, NUMBER, "1001", setup_fee="-5", monthly_fee="1.50")
+    assert negative.value.fields == {"setup": "cannot be negative (-5)"}
+    with pytest.raises(Invalid) as garbled:
+        await dids.add_did(staff, NUMBER, "1001", monthly_fee="one fifty")
+    assert garbled.value.fields == {"monthly": "bad number 'one fifty'"}
+    await dids.add_did(staff, NUMBER, "1001", setup_fee="5", monthly_fee="1.50")
+    async with services.sessions() as session:
+        did = await session.scalar(select(Did))
+    assert did is not None
+    assert (did.setup_fee, did.monthly_fee) == (Decimal("5.000000"), Decimal("1.500000"))
+    # Undo and redo keep the exact amounts (the change log stores them as text).
+    await routing_changes.undo_last(staff)
+    async with services.sessions() as session:
+        assert await session.scalar(select(Did.id)) is None
