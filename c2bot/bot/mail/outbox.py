@@ -15,7 +15,7 @@ from email.message import EmailMessage
 
 import aiosmtplib
 from prometheus_client import CollectorRegistry, Counter
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from c2bot.bot.services import Services
@@ -119,7 +119,8 @@ class Outbox:
                 .where(
                     OutboundMail.sent_at.is_(None),
                     OutboundMail.failed_at.is_(None),
-                    OutboundMail.next_attempt_at <= now,
+                    # A message never tried is due at once, whatever clock wrote it.
+                    or_(OutboundMail.attempts == 0, OutboundMail.next_attempt_at <= now),
                 )
                 .order_by(OutboundMail.id)
                 .limit(1)
