@@ -51,10 +51,9 @@ from c2bot.handlers.accounts import (
 from c2bot.handlers.amounts import parse_amount, parse_count
 from c2bot.handlers.context import Context
 from c2bot.handlers.errors import Invalid, NotAllowed, NotFound, Refusal
-from c2bot.handlers.fax import _hash_password
+from c2bot.handlers.fax import hash_password
 from c2bot.handlers.permissions import check_account
 from c2bot.handlers.replies import Reply, Table
-from c2bot.handlers.routing_changes import remember
 from c2bot.storage.crypto import seal
 from c2bot.storage.models import (
     Account,
@@ -173,7 +172,6 @@ MAX_IMPORT_BYTES = 5 * 1024 * 1024
 
 PASSWORD_MIN, PASSWORD_MAX = 8, 128
 NUMBER_DIGITS = 10
-FIRST_EXTENSION = "100"
 PAGE_SIZE = 25
 MONEY_MAX = Decimal(10) ** 12
 COUNT_MAX = 100_000
@@ -211,11 +209,6 @@ def check_password(password: str, number: str = "") -> str:
             "A password must not contain the account number.", {"password": "contains the number"}
         )
     return password
-
-
-def hash_password(password: str) -> str:
-    """scrypt with a random salt (the same form fax SMTP passwords are kept in)."""
-    return _hash_password(password)
 
 
 def check_values(values: Mapping[str, str | None], *, new: bool) -> Checked:
@@ -318,10 +311,8 @@ def _device_refusal(bad: Invalid) -> Invalid:
 
 def device_username(number: str, wanted: DeviceWanted) -> str:
     """The device's user name for an account number, checked by the devices handler's rules."""
-    request = devices.NewDevice(FIRST_EXTENSION, number, wanted.username or None)
     try:
-        username = devices._username(request, Account(number=number), FIRST_EXTENSION)
-        devices._check_password(wanted.password or None, username)
+        username = devices.new_username(number, wanted.username or None, wanted.password or None)
     except Invalid as bad:
         raise _device_refusal(bad) from None
     return username
@@ -336,26 +327,15 @@ async def _first_device(
         raise Invalid(
             f"There is already a SIP device {username}.", {"sip-username": "already taken"}
         )
-    password = wanted.password or devices._new_password(ctx, username)
+    password = wanted.password or devices.new_password(ctx, username)
     device = SipDevice(
         account_id=account.id,
         username=username,
-        extension=FIRST_EXTENSION,
+        extension=devices.FIRST_EXTENSION,
         password_sealed=seal(ctx.settings, password),
     )
-    session.add(device)
-    await session.flush()
-    await remember(
-        session,
-        ctx,
-        object_type="device",
-        key=username,
-        account_id=account.id,
-        summary=f"SIP device {username} added",
-        before=None,
-        after=device,
-    )
-    return devices._made(ctx, device, account, password, given=bool(wanted.password))
+    await devices.store_new_device(session, ctx, device)
+    return devices.made(ctx, device, account, password, given=bool(wanted.password))
 
 
 # --- new ---------------------------------------------------------------------------------------

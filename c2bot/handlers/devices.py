@@ -74,6 +74,10 @@ RETRY_COUNTS = "3"
 ON_REQUEST = "shown on request: `/c2 device password {name}` (only you see the answer)"
 
 
+# The extension an account's first device gets (made with the account).
+FIRST_EXTENSION = "100"
+
+
 @dataclass(frozen=True)
 class DeviceFields:
     """What add and edit may set; None leaves a field as it is (or at its default when new).
@@ -243,20 +247,46 @@ async def add_device(ctx: Context, request: NewDevice, *, check_only: bool = Fal
         await _apply(session, ctx, device, account, _without_password(request.fields))
         if check_only:
             return _made(ctx, device, account, "", given=given is not None)
-        session.add(device)
-        await session.flush()
-        await remember(
-            session,
-            ctx,
-            object_type="device",
-            key=username,
-            account_id=account.id,
-            summary=f"SIP device {username} added",
-            before=None,
-            after=device,
-        )
+        await store_new_device(session, ctx, device)
         await session.commit()
     return _made(ctx, device, account, given or generated, given=given is not None)
+
+
+async def store_new_device(session: AsyncSession, ctx: Context, device: SipDevice) -> None:
+    """Add a new device in the caller's transaction, in the change log (so undo takes it back)."""
+    session.add(device)
+    await session.flush()
+    await remember(
+        session,
+        ctx,
+        object_type="device",
+        key=device.username,
+        account_id=device.account_id,
+        summary=f"SIP device {device.username} added",
+        before=None,
+        after=device,
+    )
+
+
+def made(
+    ctx: Context, device: SipDevice, account: Account, password: str, *, given: bool
+) -> DeviceMade:
+    """What a new device's reply says (its password once, unless the asker chose it)."""
+    return _made(ctx, device, account, password, given=given)
+
+
+def new_username(number: str, username: str | None, password: str | None) -> str:
+    """The user name a new device of account `number` at extension 100 gets (`username` if
+    given), with the password checked by the same rules as `add`; Invalid names the field."""
+    account = Account(number=number)
+    request = NewDevice(FIRST_EXTENSION, number, username)
+    name = _username(request, account, FIRST_EXTENSION)
+    _check_password(password, name)
+    return name
+
+
+def new_password(ctx: Context, username: str) -> str:
+    return _new_password(ctx, username)
 
 
 async def edit_device(

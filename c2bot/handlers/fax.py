@@ -121,7 +121,8 @@ def split_numbers(text: str) -> list[str]:
 # --- authorised senders ("Fax Email Id") --------------------------------------------------------
 
 
-def _hash_password(password: str) -> str:
+def hash_password(password: str) -> str:
+    """scrypt with a random salt: fax SMTP passwords and customers' portal passwords."""
     salt = secrets.token_bytes(16)
     digest = hashlib.scrypt(password.encode(), salt=salt, n=2**14, r=8, p=1)
     return f"scrypt${salt.hex()}${digest.hex()}"
@@ -152,7 +153,7 @@ async def allow_sender(
         sender = existing or FaxSender(account_id=account.id, email=address)
         password = secrets.token_urlsafe(12) if smtp_password else None
         if password:
-            sender.smtp_password_hash = _hash_password(password)
+            sender.smtp_password_hash = hash_password(password)
         session.add(sender)
         record(session, ctx, "fax.allow", "fax_sender", address, account.id, smtp=smtp_password)
         await session.commit()

@@ -6,14 +6,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from io import BytesIO
 from xml.sax.saxutils import escape
 
 from reportlab.lib import colors
-from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle, PropertySet, getSampleStyleSheet
 from reportlab.lib.units import mm
-from reportlab.platypus import Flowable, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+from reportlab.platypus import Flowable, Paragraph, Spacer, Table, TableStyle
+
+from c2bot.handlers.loa import a4_pdf
 
 
 @dataclass(frozen=True)
@@ -52,20 +52,12 @@ def percent(rate: Decimal) -> str:
 
 
 def invoice_pdf(document: InvoiceDocument) -> bytes:
-    out = BytesIO()
-    template = SimpleDocTemplate(
-        out,
-        pagesize=A4,
-        leftMargin=20 * mm,
-        rightMargin=20 * mm,
-        topMargin=18 * mm,
-        bottomMargin=18 * mm,
+    return a4_pdf(
+        _story(document),
         title=f"Invoice {document.number}",
         author=document.issuer[0] if document.issuer else "c2bot",
         subject=f"Invoice {document.number} for {document.period}",
     )
-    template.build(_story(document))
-    return out.getvalue()
 
 
 def _story(document: InvoiceDocument) -> list[Flowable]:

@@ -58,8 +58,8 @@ def letter_filename(number: int) -> str:
     return f"letter-of-authorisation-port-{number}.pdf"
 
 
-def letter_pdf(details: LetterDetails) -> bytes:
-    """The letter as PDF bytes (A4, one page for most requests)."""
+def a4_pdf(story: list[Flowable], *, title: str, author: str, subject: str) -> bytes:
+    """A document of ours as PDF bytes: A4 with the margins every letter and invoice has."""
     out = BytesIO()
     document = SimpleDocTemplate(
         out,
@@ -68,12 +68,22 @@ def letter_pdf(details: LetterDetails) -> bytes:
         rightMargin=20 * mm,
         topMargin=18 * mm,
         bottomMargin=18 * mm,
+        title=title,
+        author=author,
+        subject=subject,
+    )
+    document.build(story)
+    return out.getvalue()
+
+
+def letter_pdf(details: LetterDetails) -> bytes:
+    """The letter as PDF bytes (A4, one page for most requests)."""
+    return a4_pdf(
+        _story(details),
         title=f"Letter of authorisation, port request #{details.number}",
         author="c2bot",
         subject="Number porting",
     )
-    document.build(_story(details))
-    return out.getvalue()
 
 
 def _story(details: LetterDetails) -> list[Flowable]:

@@ -118,7 +118,7 @@ async def test_errors_are_shown_next_to_their_fields(bot: SlackDriver, world: Wo
     assert answer["response_action"] == "errors"
     errors = answer["errors"]
     assert errors["email"] == "not an email address"
-    assert errors["balance"] == "cannot be negative"
+    assert errors["balance"] == "cannot be negative (-1)"
     assert "has no `/`" in errors["translation"]
     assert errors["password"] == "8 to 128 characters"
     fine = new_values(company="Gamma BV", email="g@gamma.nl", **{"sip-password": "weak"})
