@@ -25,6 +25,7 @@ import secrets
 import statistics
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -145,6 +146,17 @@ async def _seed(sessions: Any) -> None:
 
 
 async def _serve(database_url: str, port: int, ready: Any, folder: str) -> None:
+    await serve_seeded(database_url, port, ready, folder, _seed)
+
+
+async def serve_seeded(
+    database_url: str,
+    port: int,
+    ready: Any,
+    folder: str,
+    seed: Callable[[Any], Awaitable[None]],
+) -> None:
+    """`c2bot serve --only http` on `port`, its database seeded by `seed`; `ready` once seeded."""
     from c2bot.bot.runtime import Runtime
     from c2bot.config.settings import load_settings
 
@@ -158,7 +170,7 @@ async def _serve(database_url: str, port: int, ready: Any, folder: str) -> None:
     runtime = Runtime(settings, ("http",))
     await runtime.start()
     assert runtime.services is not None
-    await _seed(runtime.services.sessions)
+    await seed(runtime.services.sessions)
     ready.set()
     await runtime.stopping.wait()
 
@@ -420,24 +432,33 @@ def _line(label: str, found: dict[str, Any]) -> str:
     )
 
 
-async def main() -> list[str]:
-    lines = ["dialplan lookups: goal p99 under 10 ms and at least 500 lookups/s on one process"]
-    with tempfile.TemporaryDirectory() as folder:
-        lines.append(_line("bare Starlette floor", await asyncio.to_thread(_measure, BARE, folder)))
+async def on_each_database(
+    what: str, figures: Callable[[str, str, str], Awaitable[str]]
+) -> list[str]:
+    """`figures(label, database_url, folder)` on a new SQLite file and a new PostgreSQL schema
+    (dropped after), each with a scratch folder."""
+    lines = []
     with tempfile.TemporaryDirectory() as folder:
         url = f"sqlite+aiosqlite:///{Path(folder) / 'bench.db'}"
-        lines.append(await _figures("SQLite", url, folder))
+        lines.append(await figures("SQLite", url, folder))
     made = await _pg_schema()
     if made is None:
-        lines.append(f"dialplan lookups (PostgreSQL): skipped, no server at {PG_DSN}")
+        lines.append(f"{what} (PostgreSQL): skipped, no server at {PG_DSN}")
         return lines
     schema, url = made
     try:
         with tempfile.TemporaryDirectory() as folder:
-            lines.append(await _figures("PostgreSQL", url, folder))
+            lines.append(await figures("PostgreSQL", url, folder))
     finally:
         await _drop_schema(schema)
     return lines
+
+
+async def main() -> list[str]:
+    lines = ["dialplan lookups: goal p99 under 10 ms and at least 500 lookups/s on one process"]
+    with tempfile.TemporaryDirectory() as folder:
+        lines.append(_line("bare Starlette floor", await asyncio.to_thread(_measure, BARE, folder)))
+    return lines + await on_each_database("dialplan lookups", _figures)
 
 
 if __name__ == "__main__":

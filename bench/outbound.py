@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import random
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -33,12 +32,9 @@ from bench import dialplan as paced_by
 from bench.cdr import PREFIXES, _codes
 from bench.dialplan import (
     CONCURRENCY,
-    PG_DSN,
     _cpu_seconds,
-    _drop_schema,
     _paced,
     _percentile,
-    _pg_schema,
     _saturated,
 )
 
@@ -172,30 +168,11 @@ async def _seed(sessions: Any) -> None:
         await session.execute(insert(TerminationRate), rows)
 
 
-async def _serve(database_url: str, port: int, ready: Any, folder: str) -> None:
-    from c2bot.bot.runtime import Runtime
-    from c2bot.config.settings import load_settings
-
-    settings = load_settings(
-        C2_DATABASE_URL=database_url,
-        C2_HTTP_PORT=port,
-        C2_SECRET_KEY="bench",
-        C2_RECORDINGS_DIR=str(Path(folder) / "recordings"),
-        C2_FAX_SPOOL=str(Path(folder) / "fax"),
-    )
-    runtime = Runtime(settings, ("http",))
-    await runtime.start()
-    assert runtime.services is not None
-    await _seed(runtime.services.sessions)
-    ready.set()
-    await runtime.stopping.wait()
-
-
 def _server_main(database_url: str, port: int, ready: Any, folder: str) -> None:
     import logging
 
     logging.basicConfig(level=logging.ERROR)
-    asyncio.run(_serve(database_url, port, ready, folder))
+    asyncio.run(paced_by.serve_seeded(database_url, port, ready, folder, _seed))
 
 
 def _requests(port: int, count: int = 3000) -> list[bytes]:
@@ -349,20 +326,7 @@ def _line(label: str, found: dict[str, Any]) -> str:
 
 async def main() -> list[str]:
     lines = [f"outbound dialplan: goal p99 under {GOAL_P99_MS:.0f} ms at {CONCURRENCY} concurrent"]
-    with tempfile.TemporaryDirectory() as folder:
-        url = f"sqlite+aiosqlite:///{Path(folder) / 'bench.db'}"
-        lines.append(await _figures("SQLite", url, folder))
-    made = await _pg_schema()
-    if made is None:
-        lines.append(f"outbound dialplan (PostgreSQL): skipped, no server at {PG_DSN}")
-        return lines
-    schema, url = made
-    try:
-        with tempfile.TemporaryDirectory() as folder:
-            lines.append(await _figures("PostgreSQL", url, folder))
-    finally:
-        await _drop_schema(schema)
-    return lines
+    return lines + await paced_by.on_each_database("outbound dialplan", _figures)
 
 
 if __name__ == "__main__":
