@@ -27,6 +27,7 @@ from starlette.routing import Route
 
 from c2bot.bot.services import Services
 from c2bot.switch import configuration, dialplan, directory
+from c2bot.switch.cdr import CdrIntake
 from c2bot.switch.xmldoc import not_found
 
 log = logging.getLogger(__name__)
@@ -71,6 +72,7 @@ class FreeSwitchEndpoints:
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
             registry=registry,
         )
+        self.cdr = CdrIntake(services.sessions, services.settings, registry)
 
     def routes(self) -> list[Route]:
         builders: dict[str, Build] = {
@@ -82,6 +84,26 @@ class FreeSwitchEndpoints:
             Route(f"/freeswitch/{section}", self._endpoint(section, build), methods=["POST"])
             for section, build in builders.items()
         ]
+
+    def cdr_routes(self) -> list[Route]:
+        """POST /freeswitch/cdr (mod_json_cdr)."""
+        return [Route("/freeswitch/cdr", self._cdr, methods=["POST"])]
+
+    async def _cdr(self, request: Request) -> Response:
+        """mod_json_cdr: 200 once the record is stored (or kept as a reject, or a B leg we do
+        not store); 503 when the database failed, so FreeSWITCH keeps the record and retries."""
+        refusal = self._refusal(request)
+        if refusal is not None:
+            return refusal
+        body = await request.body()
+        host = request.client.host if request.client is not None else "?"
+        uuid = request.query_params.get("uuid", "")
+        try:
+            await self.cdr.take(body, request.headers.get("content-type", ""), uuid, host)
+        except Exception:
+            log.exception("call record %s from %s not stored; answered 503", uuid, host)
+            return Response("not stored, try again\n", status_code=503, media_type="text/plain")
+        return Response(b"", media_type="text/plain")
 
     def _endpoint(self, section: str, build: Build) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:

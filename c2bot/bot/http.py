@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Mapping
+from functools import partial
 from typing import Protocol
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -15,6 +16,7 @@ from starlette.routing import Route
 from c2bot.bot.freeswitch_http import FreeSwitchEndpoints
 from c2bot.bot.services import Services
 from c2bot.storage.db import ping
+from c2bot.switch.cdr import health as cdr_health
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +34,11 @@ def build_http_app(
     checks: Mapping[str, HealthCheck] | None = None,
 ) -> Starlette:
     """Routes: POST /slack/events, POST /freeswitch/*, GET /healthz, GET /metrics."""
-    extra_checks = checks or {}
     freeswitch = FreeSwitchEndpoints(services, registry)
+    extra_checks: dict[str, HealthCheck] = {
+        **(checks or {}),
+        "cdr": partial(cdr_health, services.sessions),
+    }
 
     async def slack_events(request: Request) -> Response:
         if slack is None:
@@ -71,6 +76,7 @@ def build_http_app(
         routes=[
             Route("/slack/events", slack_events, methods=["POST"]),
             *freeswitch.routes(),
+            *freeswitch.cdr_routes(),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/metrics", metrics, methods=["GET"]),
         ]

@@ -70,9 +70,9 @@ _SAME: weakref.WeakKeyDictionary[AsyncEngine, tuple[str, bool]] = weakref.WeakKe
 async def reader(sessions: SessionFactory, settings: Settings) -> AsyncIterator[Reader]:
     """The quickest reader for the sessions' database, for the length of one lookup."""
     bind = sessions.kw.get("bind")
-    engine = bind if isinstance(bind, AsyncEngine) and _same_database(bind, settings) else None
+    engine = bind if isinstance(bind, AsyncEngine) and same_database(bind, settings) else None
     if engine is not None and engine.dialect.name == "postgresql":
-        pool = await _lookup_pool(engine, settings)
+        pool = await lookup_pool(engine, settings)
         async with pool.acquire() as driver:
             yield _asyncpg_reader(driver, engine.dialect)
     elif engine is not None and engine.url.database not in (None, "", ":memory:"):
@@ -120,7 +120,7 @@ def _sqlite_reader(engine: AsyncEngine) -> Reader:
     return read
 
 
-def _same_database(engine: AsyncEngine, settings: Settings) -> bool:
+def same_database(engine: AsyncEngine, settings: Settings) -> bool:
     """Whether the engine is C2_DATABASE_URL's (our own connections are made from that)."""
     known = _SAME.get(engine)
     if known is None or known[0] != settings.database_url:
@@ -135,7 +135,7 @@ def _same_database(engine: AsyncEngine, settings: Settings) -> bool:
     return known[1]
 
 
-async def _lookup_pool(engine: AsyncEngine, settings: Settings) -> Any:
+async def lookup_pool(engine: AsyncEngine, settings: Settings) -> Any:
     """The engine's lookup pool, opened on first use (once, however many calls wait for it)."""
     opening = _PG_POOLS.get(engine)
     if opening is None:
