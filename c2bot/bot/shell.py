@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import TextIO
 
 from c2bot.bot.commands import run_line
@@ -13,6 +15,7 @@ from c2bot.bot.services import Services
 from c2bot.handlers.accounts import person_by_slack_id
 from c2bot.handlers.context import SHELL_OPERATOR, Actor, Context
 from c2bot.handlers.errors import NotFound, Refusal
+from c2bot.handlers.replies import ReplyFile
 from c2bot.storage.models import Channel
 
 log = logging.getLogger(__name__)
@@ -44,7 +47,28 @@ async def answer(ctx: Context, line: str) -> tuple[str, bool]:
         reference = secrets.token_hex(4)
         log.exception("shell command failed (ref %s): %r", reference, line)
         return f"Sorry, something went wrong (ref {reference}).", True
-    return reply_text(outcome.reply), False
+    reply = outcome.reply
+    try:
+        saved = await asyncio.to_thread(save_files, ctx.settings.exports_dir, reply.files)
+    except OSError as error:
+        where = ctx.settings.exports_dir
+        return f"{reply_text(reply)}\nCould not save the file(s) in {where}: {error}", True
+    return "\n".join([reply_text(reply), *(f"Saved: {path}" for path in saved)]), False
+
+
+def save_files(folder: Path, files: Sequence[ReplyFile]) -> list[Path]:
+    """A reply's files under C2_EXPORTS_DIR, never over an earlier file of the same name."""
+    saved: list[Path] = []
+    for file in files:
+        folder.mkdir(parents=True, exist_ok=True)
+        name = Path(file.filename).name or "file"
+        target, number = folder / name, 1
+        while target.exists():
+            target = folder / f"{Path(name).stem}-{number}{Path(name).suffix}"
+            number += 1
+        target.write_bytes(file.data)
+        saved.append(target.resolve())
+    return saved
 
 
 async def run_shell(ctx: Context, lines: Iterable[str], out: TextIO, interactive: bool) -> int:

@@ -72,14 +72,14 @@ def test_unclosed_quote() -> None:
         tokenize('new subject:"oops')
 
 
-def test_c2_objects_and_planned_commands() -> None:
-    """`c2 user` finds its object; later commands say they are not enabled yet."""
+def test_c2_objects_and_single_word_commands() -> None:
+    """`c2 user` finds its object; `report` is one word followed by its verb."""
     command, rest = split_command("/c2", "user link U1 role:staff")
     assert command is not None and command.name == "c2 user" and rest == "link U1 role:staff"
     with pytest.raises(UsageError, match="no object 'spaceship'"):
         split_command("c2", "spaceship list")
-    with pytest.raises(UsageError, match="not enabled on this c2bot yet"):
-        split_command("/report", "summary week")
+    command, rest = split_command("/report", "summary week")
+    assert command is not None and command.name == "report" and rest == "summary week"
 
 
 def test_apostrophes_are_words_not_quotes() -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -28,7 +29,7 @@ from c2bot.bot.mail.outbox import Outbox, enqueue
 from c2bot.bot.mail.portmail import answers_letter, take_signed_letter
 from c2bot.bot.mail.records import STRANGER_REPLY_EVERY, told_since
 from c2bot.bot.mailcompose import case_number_from_subject, compose_mail
-from c2bot.bot.mailparse import MalformedMail, ParsedMail, parse_mail, strip_reply
+from c2bot.bot.mailparse import Attachment, MalformedMail, ParsedMail, parse_mail, strip_reply
 from c2bot.bot.render import reply_text
 from c2bot.bot.services import Services
 from c2bot.handlers import cases
@@ -476,7 +477,8 @@ class Intake:
             return
         if not changes_something(mail.subject):
             await self._record(delivery, "command", mail.subject)
-            await self._answer(delivery, await self._run(actor, mail.subject))
+            text, files = await self._run(actor, mail.subject)
+            await self._answer(delivery, text, attachments=files)
             return
         token = new_token()
         async with self.services.sessions.begin() as session:
@@ -522,7 +524,7 @@ class Intake:
             await self._record(delivery, "command-refused", problem or "")
             await self._answer(delivery, problem or "This confirmation is not valid.")
             return
-        answer = await self._run(actor, pending.line, ref=f"mail:confirmed:{pending.token}")
+        answer, files = await self._run(actor, pending.line, ref=f"mail:confirmed:{pending.token}")
         async with self.services.sessions.begin() as session:
             await session.execute(
                 update(PendingCommand)
@@ -530,7 +532,7 @@ class Intake:
                 .values(used_at=self.services.clock())
             )
             await self._record(delivery, "command-confirmed", pending.line, session=session)
-        await self._answer(delivery, answer)
+        await self._answer(delivery, answer, attachments=files)
 
     def _confirmation_problem(
         self, pending: PendingCommand | None, mail: ParsedMail, actor: Actor | None
@@ -551,14 +553,25 @@ class Intake:
             )
         return None
 
-    async def _run(self, actor: Actor, line: str, ref: str | None = None) -> str:
+    async def _run(
+        self, actor: Actor, line: str, ref: str | None = None
+    ) -> tuple[str, tuple[Attachment, ...]]:
+        """The answer's text, and the reply's files as attachments (a CSV export, a chart)."""
         ctx = replace(self.services.context(actor, Channel.EMAIL), request_ref=ref)
         try:
-            return reply_text((await run_line(ctx, line)).reply)
+            reply = (await run_line(ctx, line)).reply
         except Refusal as refusal:
-            return refusal.message.replace("`", "")
+            return refusal.message.replace("`", ""), ()
+        files = tuple(Attachment(f.filename, f.content_type, f.data) for f in reply.files)
+        return reply_text(reply), files
 
-    async def _answer(self, delivery: Delivery, body: str, reply_to: str | None = None) -> None:
+    async def _answer(
+        self,
+        delivery: Delivery,
+        body: str,
+        reply_to: str | None = None,
+        attachments: Sequence[Attachment] = (),
+    ) -> None:
         """A direct answer to the sender (never to automatic mail: `deliver` filtered it)."""
         mail = delivery.mail
         to = mail.from_addr
@@ -579,6 +592,7 @@ class Intake:
             references=[*mail.references, *([mail.message_id] if mail.message_id else [])],
             auto_submitted="auto-replied",
             loop_marker=f"c2bot@{self.domain}",
+            attachments=attachments,
         )
         async with self.services.sessions.begin() as session:
             enqueue(session, envelope_from="", message=message, message_id=message_id, case_id=None)

@@ -6,13 +6,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import Awaitable, Coroutine, Iterator
+from collections.abc import Awaitable, Coroutine, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.context.respond.async_respond import AsyncRespond
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from c2bot.bot.services import Services
@@ -20,7 +21,7 @@ from c2bot.bot.slack.blocks import fallback_text, reply_blocks
 from c2bot.bot.slack.inbox import Inbox
 from c2bot.handlers.context import Actor, Context
 from c2bot.handlers.errors import Refusal
-from c2bot.handlers.replies import Reply
+from c2bot.handlers.replies import Reply, ReplyFile
 from c2bot.storage.models import Channel
 
 log = logging.getLogger(__name__)
@@ -121,6 +122,28 @@ class Asker:
             )
         else:
             await self.client.chat_postMessage(channel=self.user_id, text=text, blocks=blocks)
+        if reply.files:
+            await self.upload(reply.files)
+
+    async def upload(self, files: Sequence[ReplyFile]) -> None:
+        """A reply's files into the conversation the request came from (files upload v2); where
+        the bot may not post (a channel it is not in), into the asker's direct messages."""
+        uploads = [
+            {"content": f.data, "filename": f.filename, "title": f.title or f.filename}
+            for f in files
+        ]
+        if self.channel_id:
+            try:
+                await self.client.files_upload_v2(
+                    file_uploads=uploads, channel=self.channel_id, thread_ts=self.thread_ts
+                )
+                return
+            except SlackApiError as error:
+                log.info("upload to %s refused (%s); sending to DM", self.channel_id, error)
+        opened = await self.client.conversations_open(users=[self.user_id])
+        await self.client.files_upload_v2(
+            file_uploads=uploads, channel=str(opened["channel"]["id"])
+        )
 
 
 def apology(what: str, user_id: str | None) -> str:

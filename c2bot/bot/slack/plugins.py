@@ -13,7 +13,7 @@ from typing import Any, Protocol
 from slack_bolt.async_app import AsyncApp
 
 from c2bot.bot.grammar import Result
-from c2bot.bot.slack import device_forms, pbx_forms, port_form
+from c2bot.bot.slack import customer_form, device_forms, pbx_forms, port_form, report_actions
 from c2bot.bot.slack.kit import Asker, SlackKit
 from c2bot.handlers.context import Context
 from c2bot.handlers.replies import OpenForm
@@ -35,7 +35,13 @@ class FormModule(Protocol):
     async def after_reply(self, kit: SlackKit, asker: Asker, result: Result) -> None: ...
 
 
-PLUGINS: tuple[FormModule, ...] = (device_forms, pbx_forms, port_form)
+PLUGINS: tuple[FormModule, ...] = (
+    device_forms,
+    pbx_forms,
+    port_form,
+    report_actions,
+    customer_form,
+)
 
 
 def for_form(name: str) -> FormModule | None:

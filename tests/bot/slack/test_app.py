@@ -97,10 +97,10 @@ async def test_unexpected_error_is_answered_with_a_reference(
     assert "database on fire" not in text
 
 
-async def test_planned_commands_answer_through_the_grammar(bot: SlackDriver, world: World) -> None:
-    """/report and friends are registered and say they are not enabled yet."""
+async def test_report_answers_through_the_grammar(bot: SlackDriver, world: World) -> None:
+    """/report is registered and answers through the shared grammar."""
     answer = await bot.answer_to("summary week", "USTAFF", command="/report")
-    assert "/report is not enabled on this c2bot yet" in shown(answer)
+    assert "Call summary of all accounts" in shown(answer)
 
 
 async def test_app_home_opened_is_handled_quietly(bot: SlackDriver, world: World) -> None:
