@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from bench import dialplan, fax_intake, mail_intake, render, slack_ack
+from bench import cdr, dialplan, fax_intake, mail_intake, outbound, render, slack_ack, summary
 
 
 async def main() -> None:
     logging.basicConfig(level=logging.ERROR)
-    for bench in (slack_ack, mail_intake, fax_intake, render, dialplan):
+    for bench in (slack_ack, mail_intake, fax_intake, render, dialplan, cdr, outbound, summary):
         for line in await bench.main():
             print(line, flush=True)
 

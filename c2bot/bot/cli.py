@@ -4,27 +4,28 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import csv
 import logging
 import mimetypes
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
+from c2bot.bot import billingcommands, ratecommands
 from c2bot.bot.render import reply_text
 from c2bot.bot.runtime import PARTS, PartError, choose_parts, serve
 from c2bot.bot.services import Services
 from c2bot.bot.shell import run_shell, shell_actor, shell_context
 from c2bot.config.settings import Settings, SettingsError, ensure_secret_key, load_settings
-from c2bot.handlers import accounts, fax
+from c2bot.handlers import accounts, customers, fax
 from c2bot.handlers.context import SHELL_OPERATOR
 from c2bot.handlers.errors import Refusal
 from c2bot.handlers.replies import Reply
 from c2bot.storage.db import create_engine, upgrade
 from c2bot.storage.models import Role
+from c2bot.switch.cdr import CdrIntake, import_dir
 from c2bot.switch.esl import pool_from_settings
-
-CUSTOMER_COLUMNS = ("number", "company", "email", "reseller", "timezone", "rate_group")
+from c2bot.switch.rerate import UnknownAccount, rerate
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -66,11 +67,22 @@ def build_parser() -> argparse.ArgumentParser:
     imports = sub.add_parser("import", help="bulk imports").add_subparsers(
         dest="what", required=True
     )
-    customers = imports.add_parser(
-        "customers", help="accounts from CSV with columns " + ",".join(CUSTOMER_COLUMNS)
+    customers_cmd = imports.add_parser(
+        "customers",
+        help="customers from CSV, the platform guide's columns by header name: "
+        + customers.GUIDE_HEADER
+        + " (and Reseller, Rate Group, Billing, Time Zone); all rows or none",
     )
-    customers.add_argument("file", type=Path, metavar="FILE.csv")
+    customers_cmd.add_argument("file", type=Path, metavar="FILE.csv")
+    ratecommands.add_cli(imports)
+    cdrs = imports.add_parser("cdr", help="call records mod_json_cdr left in its log-dir")
+    cdrs.add_argument("folder", type=Path, metavar="DIR")
+    rerate_cmd = sub.add_parser("rerate", help="re-rate stored calls of a period (UTC days)")
+    rerate_cmd.add_argument("--from", dest="start", required=True, metavar="YYYY-MM-DD")
+    rerate_cmd.add_argument("--to", dest="end", required=True, metavar="YYYY-MM-DD")
+    rerate_cmd.add_argument("--account", metavar="ACCOUNT_NUMBER")
     _add_fax_commands(sub)
+    billingcommands.add_cli(sub)
     return parser
 
 
@@ -146,29 +158,45 @@ async def _user_link(services: Services, args: argparse.Namespace) -> int:
 
 
 async def _import_customers(services: Services, args: argparse.Namespace) -> int:
+    """The whole file checked first; every row in one transaction, or none (exit status 1)."""
     ctx = shell_context(services, SHELL_OPERATOR)
-    with args.file.open(newline="", encoding="utf-8-sig") as handle:
-        rows = list(csv.DictReader(handle))
-    failures = 0
-    # Rows are sorted so that resellers exist before the customers that name them.
-    for line, row in sorted(enumerate(rows, start=2), key=lambda r: bool(r[1].get("reseller"))):
-        try:
-            await accounts.add_account(
-                ctx,
-                accounts.NewAccount(
-                    number=(row.get("number") or "").strip(),
-                    company=(row.get("company") or "").strip(),
-                    email=(row.get("email") or "").strip(),
-                    reseller=(row.get("reseller") or None),
-                    timezone=(row.get("timezone") or "Europe/Amsterdam").strip(),
-                    rate_group=row.get("rate_group") or None,
-                ),
-            )
-        except Refusal as refusal:
-            failures += 1
-            print(f"line {line}: {refusal.message}", file=sys.stderr)
-    print(f"imported {len(rows) - failures} of {len(rows)} account(s)")
-    return 1 if failures else 0
+    outcome = await customers.import_customers(ctx, args.file.read_bytes())
+    print(reply_text(outcome.reply()), file=sys.stdout if outcome.ok else sys.stderr)
+    return 0 if outcome.ok else 1
+
+
+async def _import_cdr(services: Services, args: argparse.Namespace) -> int:
+    """Files of mod_json_cdr's log-dir; nothing is moved (a second run stores nothing twice)."""
+    intake = CdrIntake(services.sessions, services.settings)
+    found = await import_dir(intake, args.folder)
+    for name, reason in found.rejected:
+        print(f"rejected {name}: {reason}", file=sys.stderr)
+    print(
+        f"{len(found.stored)} call(s) taken, {len(found.duplicate)} already had, "
+        f"{len(found.b_leg)} B leg(s) skipped, {len(found.rejected)} rejected"
+    )
+    return 1 if found.rejected else 0
+
+
+async def _rerate(services: Services, args: argparse.Namespace) -> int:
+    """`--to` is inclusive: the period ends at the end of that day (UTC)."""
+    try:
+        start = datetime.combine(date.fromisoformat(args.start), time(), UTC)
+        end = datetime.combine(date.fromisoformat(args.end), time(), UTC) + timedelta(days=1)
+    except ValueError as error:
+        print(f"c2bot: dates as YYYY-MM-DD ({error})", file=sys.stderr)
+        return 2
+    try:
+        done = await rerate(services.sessions, start, end, args.account)
+    except UnknownAccount as error:
+        print(f"c2bot: {error}", file=sys.stderr)
+        return 1
+    print(
+        f"re-rated {done.calls} call(s) from {args.start} to {args.end}: {done.changed} changed; "
+        f"debit {done.debit:+}, cost {done.cost:+}, carrier debit {done.carrier_debit:+}, "
+        f"carrier cost {done.carrier_cost:+}; {len(done.balances)} balance(s) corrected"
+    )
+    return 0
 
 
 async def _fax_allow(services: Services, args: argparse.Namespace) -> int:
@@ -223,10 +251,14 @@ ACTIONS: dict[tuple[str, str | None], Callable[[Services, argparse.Namespace], A
     ("account", "add"): _account_add,
     ("user", "link"): _user_link,
     ("import", "customers"): _import_customers,
+    ("import", "cdr"): _import_cdr,
+    ("import", "rates"): ratecommands.import_from_cli,
+    ("rerate", None): _rerate,
     ("shell", None): _shell,
     ("db", "upgrade"): _db_upgrade,
     ("fax", "allow"): _fax_allow,
     ("fax", "send"): _fax_send,
+    ("invoices", "generate"): billingcommands.generate_from_cli,
 }
 
 

@@ -10,11 +10,15 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from c2bot.bot import (
+    billingcommands,
     callcommands,
+    customercommands,
     devicecommands,
     faxcommands,
     pbxcommands,
     portcommands,
+    ratecommands,
+    reportcommands,
     routecommands,
 )
 from c2bot.bot.grammar import (
@@ -218,24 +222,6 @@ CASE = Command(
 )
 
 
-async def _customer_add(ctx: Context, inv: Invocation) -> Result:
-    return await accounts.add_account(
-        ctx,
-        accounts.NewAccount(
-            number=inv.need("number"),
-            company=inv.need("company"),
-            email=inv.need("email"),
-            reseller=inv.get("reseller"),
-            timezone=inv.get("timezone") or "Europe/Amsterdam",
-            rate_group=inv.get("rategroup"),
-        ),
-    )
-
-
-async def _customer_list(ctx: Context, inv: Invocation) -> Result:
-    return await accounts.list_accounts(ctx)
-
-
 async def _contact_add(ctx: Context, inv: Invocation) -> Result:
     return await accounts.add_contact(
         ctx,
@@ -263,26 +249,7 @@ async def _user_link(ctx: Context, inv: Invocation) -> Result:
 
 
 C2_OBJECTS = (
-    Command(
-        "c2 customer",
-        "accounts (customers and resellers)",
-        (
-            Verb(
-                "add",
-                "add an account (staff; a reseller adds its own customers)",
-                _customer_add,
-                params=(
-                    Param("number", "account number", required=True, positional=True),
-                    Param("company", "company name", required=True),
-                    Param("email", "the account's email address", required=True),
-                    Param("reseller", "the reseller's account number, for a reseller's customer"),
-                    Param("timezone", "IANA time zone, default Europe/Amsterdam"),
-                    Param("rategroup", "rate group name"),
-                ),
-            ),
-            Verb("list", "accounts you may see", _customer_list),
-        ),
-    ),
+    customercommands.CUSTOMER,
     Command(
         "c2 contact",
         "people at an account we may talk to about cases",
@@ -331,7 +298,13 @@ ROUTE_OBJECTS = (
     *devicecommands.ROUTE_OBJECTS,
     *pbxcommands.ROUTE_OBJECTS,
 )
-ALL_C2_OBJECTS = (*C2_OBJECTS, *devicecommands.C2_OBJECTS, *pbxcommands.C2_OBJECTS)
+ALL_C2_OBJECTS = (
+    *C2_OBJECTS,
+    *devicecommands.C2_OBJECTS,
+    *pbxcommands.C2_OBJECTS,
+    *ratecommands.C2_OBJECTS,
+    *billingcommands.C2_OBJECTS,
+)
 COMMANDS: dict[str, Command] = {
     c.name: c
     for c in (
@@ -339,6 +312,7 @@ COMMANDS: dict[str, Command] = {
         faxcommands.FAX,
         callcommands.CALLS,
         portcommands.PORT,
+        reportcommands.REPORT,
         *ALL_C2_OBJECTS,
         *ROUTE_OBJECTS,
     )
@@ -347,13 +321,14 @@ COMMANDS: dict[str, Command] = {
 GROUPS: dict[str, tuple[Command, ...]] = {"c2": ALL_C2_OBJECTS, "route": ROUTE_OBJECTS}
 # Verbs of a group that name no object: `route test NUMBER`, `route undo`.
 GROUP_ACTIONS: dict[str, Command] = {"route": routecommands.ROUTE_ACTIONS}
-PLANNED = ("report",)
+PLANNED: tuple[str, ...] = ()
 FORM_USAGE = {
     "case_new": NEW_CASE_USAGE,
     faxcommands.FAX_SEND: faxcommands.SEND_USAGE,
     **devicecommands.FORM_USAGE,
     **pbxcommands.FORM_USAGE,
     **portcommands.FORM_USAGE,
+    **customercommands.FORM_USAGE,
 }
 
 
@@ -425,8 +400,12 @@ READ_ONLY_VERBS = (
     | faxcommands.READ_ONLY_VERBS
     | devicecommands.READ_ONLY_VERBS
     | pbxcommands.READ_ONLY_VERBS
+    | ratecommands.READ_ONLY_VERBS
     | callcommands.READ_ONLY_VERBS
     | portcommands.READ_ONLY_VERBS
+    | customercommands.READ_ONLY_VERBS
+    | billingcommands.READ_ONLY_VERBS
+    | reportcommands.READ_ONLY_VERBS
     | routecommands.READ_ONLY_VERBS
 )
 
