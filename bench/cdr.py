@@ -22,10 +22,9 @@ import random
 import tempfile
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-from bench.dialplan import BARE, PG_DSN, _cpu_seconds, _drop_schema, _pg_schema
+from bench.dialplan import BARE, _cpu_seconds, on_each_database, serve_bare, serve_seeded
 
 CONCURRENCY = 50
 SECONDS = 6.0
@@ -116,57 +115,14 @@ async def _seed(sessions: Any) -> None:
             )
 
 
-async def _serve(database_url: str, port: int, ready: Any, folder: str) -> None:
-    from c2bot.bot.runtime import Runtime
-    from c2bot.config.settings import load_settings
-
-    settings = load_settings(
-        C2_DATABASE_URL=database_url,
-        C2_HTTP_PORT=port,
-        C2_SECRET_KEY="bench",
-        C2_RECORDINGS_DIR=str(Path(folder) / "recordings"),
-        C2_FAX_SPOOL=str(Path(folder) / "fax"),
-    )
-    runtime = Runtime(settings, ("http",))
-    await runtime.start()
-    assert runtime.services is not None
-    await _seed(runtime.services.sessions)
-    ready.set()
-    await runtime.stopping.wait()
-
-
-async def _serve_bare(port: int, ready: Any) -> None:
-    """The floor: the same server stack reading the post and answering 200."""
-    import uvicorn
-    from starlette.applications import Starlette
-    from starlette.requests import Request
-    from starlette.responses import Response
-    from starlette.routing import Route
-
-    async def cdr(request: Request) -> Response:
-        await request.body()
-        return Response(b"", media_type="text/plain")
-
-    app = Starlette(routes=[Route("/freeswitch/cdr", cdr, methods=["POST"])])
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="error", lifespan="off", access_log=False
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    while not server.started:  # noqa: ASYNC110 (uvicorn offers no started event)
-        await asyncio.sleep(0.01)
-    ready.set()
-    await task
-
-
 def _server_main(database_url: str, port: int, ready: Any, folder: str) -> None:
     import logging
 
     logging.basicConfig(level=logging.ERROR)
     if database_url == BARE:
-        asyncio.run(_serve_bare(port, ready))
+        asyncio.run(serve_bare(port, ready, "/freeswitch/cdr", b"", "text/plain"))
     else:
-        asyncio.run(_serve(database_url, port, ready, folder))
+        asyncio.run(serve_seeded(database_url, port, ready, folder, _seed))
 
 
 PLACEHOLDER = b"bench-000000000000000000"
@@ -329,20 +285,11 @@ async def main() -> list[str]:
     lines.append(
         f"CDR intake (bare Starlette floor, answers 200): {floor['rate']:.0f} posts/s{cpu}"
     )
-    with tempfile.TemporaryDirectory() as folder:
-        url = f"sqlite+aiosqlite:///{Path(folder) / 'bench.db'}"
-        lines.append(await _figures("SQLite", url, folder, floor))
-    made = await _pg_schema()
-    if made is None:
-        lines.append(f"CDR intake (PostgreSQL): skipped, no server at {PG_DSN}")
-        return lines
-    schema, url = made
-    try:
-        with tempfile.TemporaryDirectory() as folder:
-            lines.append(await _figures("PostgreSQL", url, folder, floor))
-    finally:
-        await _drop_schema(schema)
-    return lines
+
+    async def figures(label: str, url: str, folder: str) -> str:
+        return await _figures(label, url, folder, floor)
+
+    return lines + await on_each_database("CDR intake", figures)
 
 
 if __name__ == "__main__":

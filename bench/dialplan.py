@@ -177,22 +177,27 @@ async def serve_seeded(
 
 async def _serve_bare(port: int, ready: Any) -> None:
     """The floor: the same server stack answering every lookup with a document it has."""
+    document = (
+        b'<document type="freeswitch/xml"><section name="dialplan"><context name="public"/>'
+        b"</section></document>"
+    )
+    await serve_bare(port, ready, "/freeswitch/dialplan", document, "text/xml")
+
+
+async def serve_bare(port: int, ready: Any, path: str, answer: bytes, content_type: str) -> None:
+    """uvicorn + Starlette reading each POST to `path` and answering `answer`: the floor any
+    endpoint of ours is measured against."""
     import uvicorn
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import Response
     from starlette.routing import Route
 
-    document = (
-        b'<document type="freeswitch/xml"><section name="dialplan"><context name="public"/>'
-        b"</section></document>"
-    )
-
-    async def lookup(request: Request) -> Response:
+    async def endpoint(request: Request) -> Response:
         await request.body()
-        return Response(document, headers={"content-type": "text/xml"})
+        return Response(answer, headers={"content-type": content_type})
 
-    app = Starlette(routes=[Route("/freeswitch/dialplan", lookup, methods=["POST"])])
+    app = Starlette(routes=[Route(path, endpoint, methods=["POST"])])
     config = uvicorn.Config(
         app, host="127.0.0.1", port=port, log_level="error", lifespan="off", access_log=False
     )
