@@ -334,9 +334,7 @@ async def test_failover_trunk_and_direct_account(services: Services, rates: Rati
     assert money["3001"] == Decimal("-0.01") and money["R100"] == 0
 
 
-async def test_dialplan_number_and_trunk_variables(
-    services: Services, rates: RatingWorld
-) -> None:
+async def test_dialplan_number_and_trunk_variables(services: Services, rates: RatingWorld) -> None:
     """`c2_number` (the translated number) is what is rated; `c2_trunk` names the trunk even
     when the bridge string shows another's gateway first."""
     intake = CdrIntake(services.sessions, services.settings)
