@@ -24,7 +24,14 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from bench.dialplan import BARE, _cpu_seconds, on_each_database, serve_bare, serve_seeded
+from bench.dialplan import (
+    BARE,
+    _cpu_seconds,
+    on_each_database,
+    post_once,
+    serve_bare,
+    serve_seeded,
+)
 
 CONCURRENCY = 50
 SECONDS = 6.0
@@ -166,19 +173,7 @@ def _posts(port: int, bodies: list[bytes], first: int) -> Iterator[bytes]:
 
 
 async def _send(port: int, request: bytes) -> None:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    try:
-        writer.write(request)
-        head = await reader.readuntil(b"\r\n\r\n")
-        if not head.startswith(b"HTTP/1.1 200"):
-            raise RuntimeError(f"post failed: {head[:60]!r}")
-        length = 0
-        for line in head.split(b"\r\n"):
-            if line.lower().startswith(b"content-length:"):
-                length = int(line.split(b":", 1)[1])
-        await reader.readexactly(length)
-    finally:
-        writer.close()
+    await post_once(port, request, "post")
 
 
 async def _saturated(port: int, cursor: Iterator[bytes], seconds: float) -> int:

@@ -244,23 +244,29 @@ def _requests(port: int) -> list[bytes]:
     return [out[i] for i in order]
 
 
-async def _lookup(port: int, request: bytes) -> None:
-    """One lookup on a new connection, as mod_xml_curl makes it."""
+async def post_once(port: int, request: bytes, what: str = "lookup") -> bytes:
+    """One raw HTTP request on a new connection (as mod_xml_curl and mod_json_cdr make them);
+    the body of its 200 answer."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
         writer.write(request)
         head = await reader.readuntil(b"\r\n\r\n")
         if not head.startswith(b"HTTP/1.1 200"):
-            raise RuntimeError(f"lookup failed: {head[:40]!r}")
+            raise RuntimeError(f"{what} failed: {head[:60]!r}")
         length = 0
         for line in head.split(b"\r\n"):
             if line.lower().startswith(b"content-length:"):
                 length = int(line.split(b":", 1)[1])
-        body = await reader.readexactly(length)
-        if b'<section name="dialplan">' not in body:
-            raise RuntimeError(f"not a dialplan: {body[:200]!r}")
+        return await reader.readexactly(length)
     finally:
         writer.close()
+
+
+async def _lookup(port: int, request: bytes) -> None:
+    """One lookup on a new connection, as mod_xml_curl makes it."""
+    body = await post_once(port, request)
+    if b'<section name="dialplan">' not in body:
+        raise RuntimeError(f"not a dialplan: {body[:200]!r}")
 
 
 async def _saturated(port: int, requests: list[bytes], seconds: float) -> tuple[int, list[float]]:
