@@ -31,6 +31,8 @@ import functools
 import io
 import itertools
 import math
+import os
+import secrets
 import shutil
 import struct
 import subprocess
@@ -67,6 +69,11 @@ MONOSPACE_FONTS = (
 #: A received fax is converted within these (a 50-page fax takes about a second).
 RECEIVE_LIMITS = sandbox.Limits(seconds=60.0, memory_mb=400)
 OFFICE_TYPES = ("doc", "docx", "odt", "xls", "xlsx", "ods", "ppt", "pptx", "odp", "rtf")
+
+
+class RenderSpoolError(OSError):
+    """The pages were rendered but could not be written to the spool: our fault, not the
+    document's, so the job is tried again rather than refused."""
 
 
 class RenderRefused(Exception):
@@ -217,6 +224,8 @@ async def render_fax(
             result = await sandbox.run_job("render", payload, limits)
         except sandbox.SandboxFailed as failure:
             raise _refusal_for(failure, options) from None
+    if "write-error" in result:
+        raise RenderSpoolError(f"the fax pages could not be written: {result['write-error']}")
     if "refused" in result:
         refused = result["refused"]
         raise RenderRefused(refused["reason"], refused["message"], refused["filename"])
@@ -403,7 +412,11 @@ def run_render_job(payload: dict[str, Any]) -> dict[str, Any]:
         strips = _render_all(payload["documents"], options, cover, Path(payload["folder"]))
     except RenderRefused as refused:
         return _refused(refused)
-    write_tiff_f(strips, Path(payload["out"]), geometry_for(options), options.compression)
+    try:
+        write_tiff_f(strips, Path(payload["out"]), geometry_for(options), options.compression)
+    except OSError as error:
+        # The spool's fault (full, gone, not writable), not the document's: the caller retries.
+        return {"write-error": f"{error.strerror or error} ({payload['out']})"}
     return {"pages": len(strips)}
 
 
@@ -1020,10 +1033,18 @@ class _Strip:
 
 
 def write_tiff_f(strips: Sequence[_Strip], out: Path, geometry: Geometry, compression: str) -> None:
-    """Write the pages to `out` (through a temporary name, so a reader never sees half a file)."""
-    partial = out.with_name(out.name + ".part")
-    partial.write_bytes(_tiff_f_from_strips(strips, geometry, compression))
-    partial.replace(out)
+    """Write the pages to `out` through a temporary name of this writer's own, so a reader never
+    sees half a file and two writers of the same file (two workers rendering one request) each
+    put a whole file in place instead of truncating each other's."""
+    data = _tiff_f_from_strips(strips, geometry, compression)
+    # Not mkstemp: its 0600 would keep FreeSWITCH, often another user, from reading the pages.
+    partial = out.with_name(f".{out.name}.{os.getpid()}.{secrets.token_hex(4)}.part")
+    try:
+        partial.write_bytes(data)
+        partial.replace(out)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
 
 
 def tiff_f_bytes(pages: Sequence[Image.Image], geometry: Geometry, compression: str) -> bytes:

@@ -15,6 +15,7 @@ import logging
 import os
 import socket
 import uuid
+import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -27,7 +28,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from c2bot.config.settings import Settings
 from c2bot.faxgw.events import FaxEvents, FaxOutcome
-from c2bot.faxgw.render import CoverPage, Document, RenderOptions, RenderRefused, render_fax
+from c2bot.faxgw.render import (
+    CoverPage,
+    Document,
+    RenderOptions,
+    RenderRefused,
+    RenderSpoolError,
+    render_fax,
+)
 from c2bot.storage.db import SessionFactory
 from c2bot.storage.fax import (
     claim_jobs,
@@ -263,6 +271,10 @@ class FaxWorker:
         self.router = router or CallRouter(pool)
         self.slots = settings.fax_workers
         self.running: dict[int, asyncio.Task[None]] = {}
+        # Held by the jobs rendering or waiting for a request's pages; gone when none is.
+        self.render_locks: weakref.WeakValueDictionary[int, asyncio.Lock] = (
+            weakref.WeakValueDictionary()
+        )
         self.wakeup = asyncio.Event()
         self.stopping = asyncio.Event()
         self.spool = Path(settings.fax_spool)
@@ -272,6 +284,7 @@ class FaxWorker:
         self.heartbeat_seconds = settings.fax_lease / 3
         self.sent = 0
         self.failed = 0
+        self.rendered = 0
 
     def wake(self) -> None:
         """New work was committed: look now rather than at the next poll."""
@@ -304,7 +317,12 @@ class FaxWorker:
         await self.router.stop()
 
     def health(self) -> dict[str, object]:
-        return {"in_flight": len(self.running), "sent": self.sent, "failed": self.failed}
+        return {
+            "in_flight": len(self.running),
+            "sent": self.sent,
+            "failed": self.failed,
+            "rendered": self.rendered,
+        }
 
     async def _round(self) -> None:
         now = self.clock()
@@ -372,7 +390,21 @@ class FaxWorker:
         await self._call(job_id, tiff)
 
     async def _rendered(self, job_id: int) -> Path | None:
-        """The request's fax pages, rendering them first if no job of it has yet."""
+        """The request's fax pages, rendering them first if no job of it has yet. The jobs of
+        one request (a fax to several numbers) in this process render it once: the others wait
+        for the first and use its pages."""
+        async with self.sessions() as session:
+            job = await session.get(FaxJob, job_id)
+            if job is None:
+                return None
+            request_id = job.request_id
+        lock = self.render_locks.get(request_id)
+        if lock is None:
+            lock = self.render_locks[request_id] = asyncio.Lock()
+        async with lock:
+            return await self._render_once(job_id)
+
+    async def _render_once(self, job_id: int) -> Path | None:
         async with self.sessions() as session:
             job = await session.get(FaxJob, job_id)
             if job is None or job.state in FAX_FINAL or job.lease_owner != self.owner:
@@ -413,6 +445,25 @@ class FaxWorker:
             except RenderRefused as refused:
                 await self._refuse_request(session, request.id, refused.message)
                 return None
+            except RenderSpoolError as error:
+                # Our spool, not the sender's document: keep the job and try again later.
+                wait = min(self.settings.fax_retry_wait, 60)
+                log.error("fax job %s: %s; trying again in %ss", job_id, error, wait)
+                await session.execute(
+                    update(FaxJob)
+                    .where(FaxJob.id == job_id, FaxJob.lease_owner == self.owner)
+                    .values(
+                        state=FaxState.QUEUED,
+                        lease_owner=None,
+                        lease_until=None,
+                        next_attempt_at=self.clock() + timedelta(seconds=wait),
+                        result_text="the fax pages could not be stored on our side; "
+                        "they are prepared again shortly",
+                    )
+                )
+                await session.commit()
+                return None
+            self.rendered += 1
             request.tiff_path = str(result.path)
             request.pages = result.pages
             await session.commit()

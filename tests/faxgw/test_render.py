@@ -9,19 +9,21 @@ import itertools
 import os
 import shutil
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pypdf
 import pytest
 from PIL import Image
 
-from c2bot.faxgw import sandbox
+from c2bot.faxgw import render, sandbox
 from c2bot.faxgw.render import (
     SUPPORTED,
     CoverPage,
     Document,
     RenderOptions,
     RenderRefused,
+    RenderSpoolError,
     close_renderers,
     detect_type,
     preview_png,
@@ -446,3 +448,39 @@ def test_tiffinfo_accepts_the_output(tmp_path: Path) -> None:
     assert "Compression Scheme: CCITT Group 4" in report.stdout
     assert "min-is-white" in report.stdout and "Page Number: 0-1" in report.stdout
     assert report.stderr == ""
+
+
+def test_writers_of_one_file_at_once_each_put_a_whole_file_in_place(tmp_path: Path) -> None:
+    """Two workers rendering the same request write the same TIFF: neither may truncate or
+    move the other's half-written file (they once shared one `.part` name, and a fax to twelve
+    numbers failed as "damaged" when two renders met)."""
+    options = RenderOptions()
+    blank = render._encode(Image.new("1", (1728, 2292), 1), options.compression)
+    out = tmp_path / "request-1.tif"
+
+    def write_many(pages: int) -> None:
+        for _ in range(40):
+            render.write_tiff_f([blank] * pages, out, render.geometry_for(options), "g4")
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(write_many, range(1, 9)))  # every writer's result is some whole file
+    with Image.open(out) as image:
+        pages = getattr(image, "n_frames", 1)
+    assert 1 <= pages <= 8
+    assert_tiff_f(out, pages)
+    assert [path.name for path in tmp_path.iterdir()] == ["request-1.tif"]  # no .part left
+
+
+async def test_a_spool_that_cannot_be_written_is_not_the_documents_fault(tmp_path: Path) -> None:
+    """Writing the pages fails (here: the folder is gone): an error to try again, never a
+    refusal telling the sender the document is damaged."""
+    out = tmp_path / "gone" / "request-1.tif"
+    with pytest.raises(RenderSpoolError) as raised:
+        await render_fax([Document("message.txt", "text/plain", b"hello")], out)
+    assert not isinstance(raised.value, RenderRefused)
+    assert "could not be written" in str(raised.value) and "request-1.tif" in str(raised.value)
+    # The renderer stays usable.
+    result = await render_fax(
+        [Document("message.txt", "text/plain", b"hello")], tmp_path / "ok.tif"
+    )
+    assert result.pages == 1

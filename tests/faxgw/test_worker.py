@@ -271,15 +271,21 @@ async def test_two_workers_never_send_a_job_twice(
             own = Services(settings=settings, engine=engine)
             workers.append(await start_worker(settings, own, Recorder()))
 
+        async def jobs() -> list[tuple[int, FaxState, int, str]]:
+            async with services.sessions() as session:
+                rows = await session.execute(
+                    select(FaxJob.id, FaxJob.state, FaxJob.attempts, FaxJob.result_text)
+                )
+                return [tuple(row) for row in rows]  # type: ignore[misc]
+
         async def all_sent() -> None:
-            while True:
-                async with services.sessions() as session:
-                    states = set(await session.scalars(select(FaxJob.state)))
-                if states == {FaxState.SENT}:
-                    return
+            while {state for _, state, _, _ in await jobs()} != {FaxState.SENT}:  # noqa: ASYNC110
                 await asyncio.sleep(0.1)
 
-        await asyncio.wait_for(all_sent(), 90)
+        try:
+            await asyncio.wait_for(all_sent(), 90)
+        except TimeoutError:
+            pytest.fail(f"not every job was sent: {await jobs()}")
     finally:
         for pool, worker, task in workers:
             await worker.stop(grace=1)
@@ -291,6 +297,55 @@ async def test_two_workers_never_send_a_job_twice(
     assert dialled == sorted(numbers)
     assert len(accepted.jobs) == 12
     assert sum(w.sent for _, w, _ in workers) == 12
+    # Each process renders the request's pages once, however many of its jobs start together.
+    assert [w.rendered for _, w, _ in workers] in ([1, 1], [1, 0], [0, 1])
+
+
+async def test_jobs_of_one_request_in_one_worker_render_it_once(
+    database_url: str, peer: EslPeer, tmp_path: Path, world: World, services: Services
+) -> None:
+    settings = fax_settings(database_url, peer.port, tmp_path / "spool", C2_FAX_WORKERS=4)
+    services.settings = settings
+    numbers = [f"+3120123{4600 + i}" for i in range(4)]
+    ctx = services.context(world.customer, Channel.SHELL)
+    accepted = await fax.submit_fax(ctx, fax.FaxSubmission(numbers=numbers, text="four at once"))
+    pool, worker, task = await start_worker(settings, services, Recorder())
+    try:
+        rig = Rig(services, peer, pool, worker, Recorder(), world)
+        for job_id, _ in accepted.jobs:
+            await rig.until(job_id, FaxState.SENT)
+    finally:
+        await worker.stop(grace=1)
+        await task
+        await pool.stop()
+    assert worker.rendered == 1 and worker.health()["rendered"] == 1
+    assert sorted(call.number for call in peer.originates) == numbers
+    assert len({call.file for call in peer.originates}) == 1
+
+
+async def test_a_spool_that_cannot_be_written_keeps_the_job_for_later(rig: Rig) -> None:
+    """The pages cannot be written (the spool's folder is gone): the job waits and goes out
+    once the spool is back, instead of failing as if the sender's document were damaged."""
+    out = rig.worker.spool / "out"
+    out.rmdir()
+    out.write_text("not a folder")
+    [job_id] = await rig.send(TO)
+
+    async def noted() -> FaxJob:
+        while not (job := await rig.job(job_id)).result_text:  # noqa: ASYNC110 (polled)
+            await asyncio.sleep(0.05)
+        return job
+
+    job = await asyncio.wait_for(noted(), 30)
+    assert job.state is FaxState.QUEUED
+    assert job.result_text.startswith("the fax pages could not be stored on our side")
+    assert (job.attempts, job.lease_owner) == (0, None)
+    assert job.next_attempt_at > job.created_at
+    assert rig.peer.originates == []
+    out.unlink()
+    out.mkdir()
+    job = await rig.until(job_id, FaxState.SENT, timeout=90)
+    assert job.attempts == 1 and len(rig.peer.originates) == 1
 
 
 async def test_faxes_wait_while_the_switch_is_down(
