@@ -973,7 +973,10 @@ def _settle(item: _Item, outcome: str = "", error: BaseException | None = None) 
 
 
 async def health(sessions: SessionFactory) -> dict[str, object]:
-    """For /healthz: how many records were rejected, and the latest one's time and reason."""
+    """For /healthz: how many records were rejected, and the latest one's time and reason; how
+    many calls were stored without an account we know (charged to nobody, so in no summary:
+    usually a call the switch routed by its own dialplan, without our `accountcode`)."""
+    unowned = _RECORDS.c.account_id.is_(None)
     try:
         async with sessions() as session:
             count = await session.scalar(select(func.count()).select_from(CdrReject)) or 0
@@ -984,6 +987,15 @@ async def health(sessions: SessionFactory) -> dict[str, object]:
                     .limit(1)
                 )
             ).first()
+            uncharged = await session.scalar(select(func.count()).where(unowned)) or 0
+            last_uncharged = (
+                await session.execute(
+                    select(_RECORDS.c.uuid, _RECORDS.c.started_at, _RECORDS.c.rating_note)
+                    .where(unowned)
+                    .order_by(_RECORDS.c.started_at.desc(), _RECORDS.c.id.desc())
+                    .limit(1)
+                )
+            ).first()
     except Exception as error:  # the database part of /healthz says what is wrong
         return {"ok": False, "rejected": f"unknown: {type(error).__name__}"}
     report: dict[str, object] = {"ok": True, "rejected": count}
@@ -991,6 +1003,13 @@ async def health(sessions: SessionFactory) -> dict[str, object]:
         report["latest_rejected_at"] = latest.received_at.isoformat()
         report["latest_reason"] = latest.reason
         report["latest_source"] = latest.source
+    report["without_account"] = uncharged
+    if last_uncharged is not None:
+        report["latest_without_account"] = {
+            "uuid": last_uncharged.uuid,
+            "started_at": last_uncharged.started_at.isoformat(),
+            "note": last_uncharged.rating_note,
+        }
     return report
 
 

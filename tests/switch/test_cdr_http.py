@@ -21,7 +21,7 @@ from tests.conftest import World
 from tests.support.http import serve_asgi
 from tests.support.ratingworld import RatingWorld, add_rating_world
 from tests.support.xmlcurl import recorded_posts, replay
-from tests.switch.test_cdr import as_form, as_json, call_document, records
+from tests.switch.test_cdr import START, as_form, as_json, call_document, records
 
 SECRET = "cdr-s3cret"
 POSTS = recorded_posts("json_cdr_post.txt")
@@ -134,6 +134,27 @@ async def test_malformed_record_kept_and_in_healthz(services: Services, base: st
         health = (await client.get("/healthz")).json()
     assert health["cdr"]["rejected"] == 2
     assert health["cdr"]["latest_reason"] == "billsec is not a whole number: 'ten'"
+
+
+async def test_calls_of_no_known_account_are_counted_in_healthz(
+    services: Services, rates: RatingWorld, base: str
+) -> None:
+    """A call whose `accountcode` names no account is stored uncharged; it is in no summary, so
+    /healthz counts such calls and names the latest, for the operator to find the dialplan
+    that routed it without us."""
+    port = port_of(base)
+    async with httpx.AsyncClient(base_url=base) as client:
+        before = (await client.get("/healthz")).json()["cdr"]
+        assert before["without_account"] == 0 and "latest_without_account" not in before
+        for minute, (uuid, account) in enumerate((("u-1", "9999"), ("u-2", "1001"), ("u-3", ""))):
+            document = call_document(uuid, account=account, start=START + 60 * minute)
+            response = await replay(port, freeswitch_post(port, as_json(document), False, uuid))
+            assert response.status == 200
+        health = (await client.get("/healthz")).json()["cdr"]
+    assert health["without_account"] == 2
+    latest = health["latest_without_account"]
+    assert latest["uuid"] == "u-3" and latest["note"] == "no account: not charged"
+    assert set(await records(services)) == {"u-1", "u-2", "u-3"}
 
 
 async def test_database_failure_answers_503(services: Services, rates: RatingWorld) -> None:
