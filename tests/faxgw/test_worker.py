@@ -256,14 +256,29 @@ async def test_a_result_that_arrived_after_the_crash_is_used(rig: Rig) -> None:
     assert len(rig.peer.originates) == 1
 
 
+async def four_slots_and_a_fax(
+    database_url: str,
+    peer: EslPeer,
+    tmp_path: Path,
+    world: World,
+    services: Services,
+    numbers: list[str],
+) -> tuple[Settings, fax.FaxAccepted]:
+    """Settings for workers of four slots each, and one text fax accepted to `numbers`."""
+    settings = fax_settings(database_url, peer.port, tmp_path / "spool", C2_FAX_WORKERS=4)
+    services.settings = settings
+    ctx = services.context(world.customer, Channel.SHELL)
+    accepted = await fax.submit_fax(ctx, fax.FaxSubmission(numbers=numbers, text="to many"))
+    return settings, accepted
+
+
 async def test_two_workers_never_send_a_job_twice(
     database_url: str, peer: EslPeer, tmp_path: Path, world: World, services: Services
 ) -> None:
-    settings = fax_settings(database_url, peer.port, tmp_path / "spool", C2_FAX_WORKERS=4)
-    services.settings = settings
     numbers = [f"+3120123{4500 + i}" for i in range(12)]
-    ctx = services.context(world.customer, Channel.SHELL)
-    accepted = await fax.submit_fax(ctx, fax.FaxSubmission(numbers=numbers, text="race"))
+    settings, accepted = await four_slots_and_a_fax(
+        database_url, peer, tmp_path, world, services, numbers
+    )
     engines = [create_engine(database_url) for _ in range(2)]
     workers: list[tuple[SwitchPool, FaxWorker, asyncio.Task[None]]] = []
     try:
@@ -304,11 +319,10 @@ async def test_two_workers_never_send_a_job_twice(
 async def test_jobs_of_one_request_in_one_worker_render_it_once(
     database_url: str, peer: EslPeer, tmp_path: Path, world: World, services: Services
 ) -> None:
-    settings = fax_settings(database_url, peer.port, tmp_path / "spool", C2_FAX_WORKERS=4)
-    services.settings = settings
     numbers = [f"+3120123{4600 + i}" for i in range(4)]
-    ctx = services.context(world.customer, Channel.SHELL)
-    accepted = await fax.submit_fax(ctx, fax.FaxSubmission(numbers=numbers, text="four at once"))
+    settings, accepted = await four_slots_and_a_fax(
+        database_url, peer, tmp_path, world, services, numbers
+    )
     pool, worker, task = await start_worker(settings, services, Recorder())
     try:
         rig = Rig(services, peer, pool, worker, Recorder(), world)
