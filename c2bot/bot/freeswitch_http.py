@@ -17,7 +17,8 @@ import hmac
 import ipaddress
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 from urllib.parse import unquote_plus
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -28,6 +29,7 @@ from starlette.routing import Route
 from c2bot.bot.services import Services
 from c2bot.switch import configuration, dialplan, directory
 from c2bot.switch.cdr import CdrIntake
+from c2bot.switch.wire import LazyDecoded
 from c2bot.switch.xmldoc import not_found
 
 log = logging.getLogger(__name__)
@@ -161,15 +163,12 @@ class FreeSwitchEndpoints:
         return await dialplan.answer(services.sessions, services.settings, params, services.clock())
 
 
-class FormParams(Mapping[str, str]):
-    """An x-www-form-urlencoded body whose values are decoded when first read.
+class FormParams(LazyDecoded):
+    """An x-www-form-urlencoded body whose values are decoded when first read (mod_xml_curl
+    posts the whole channel, about 3 KB and 150 fields). Reads as `dict(parse_qsl(...))` would
+    (the last of a repeated field wins)."""
 
-    mod_xml_curl posts the whole channel (about 3 KB, 150 fields) and a lookup reads a handful;
-    decoding them all cost as much as answering. Reads as `dict(parse_qsl(...))` would (the last
-    of a repeated field wins).
-    """
-
-    __slots__ = ("_decoded", "_raw")
+    __slots__ = ()
 
     def __init__(self, body: bytes) -> None:
         raw: dict[str, bytes] = {}
@@ -177,23 +176,10 @@ class FormParams(Mapping[str, str]):
             if pair:
                 key, _, value = pair.partition(b"=")
                 raw[_decode(key)] = value
-        self._raw = raw
-        self._decoded: dict[str, str] = {}
+        super().__init__(raw)
 
-    def __getitem__(self, key: str) -> str:
-        found = self._decoded.get(key)
-        if found is None:
-            found = self._decoded[key] = _decode(self._raw[key])
-        return found
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._raw)
-
-    def __len__(self) -> int:
-        return len(self._raw)
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._raw
+    def _decode_value(self, key: str, value: Any) -> str:
+        return _decode(value)
 
 
 def _decode(value: bytes) -> str:

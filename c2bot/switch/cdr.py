@@ -69,7 +69,7 @@ import sqlite3
 import threading
 import weakref
 from collections import defaultdict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -102,6 +102,7 @@ from c2bot.switch.dialplan import DEVICE_CONTEXT, did_candidates
 from c2bot.switch.lookups import Query, Reader
 from c2bot.switch.rating import country_of, international_digits, rate_call
 from c2bot.switch.translation import TranslationError, parse_rules, translate
+from c2bot.switch.wire import LazyDecoded
 
 log = logging.getLogger(__name__)
 
@@ -183,45 +184,29 @@ def decode_body(body: bytes, content_type: str = "") -> dict[str, Any]:
     return document
 
 
-class _Variables(Mapping[str, str]):
+class _Variables(LazyDecoded):
     """A record's `variables`, each value decoded when first read (a record has about a
     hundred; we read a few dozen)."""
 
-    __slots__ = ("_decoded", "_encoded", "_raw")
+    __slots__ = ("_encoded",)
 
     def __init__(self, raw: Mapping[str, Any]) -> None:
+        super().__init__(raw)
         stamp = raw.get("start_stamp") or raw.get("end_stamp") or ""
         self._encoded = not (isinstance(stamp, str) and ":" in stamp)
-        self._raw = raw
-        self._decoded: dict[str, str] = {}
 
-    def __getitem__(self, key: str) -> str:
-        found = self._decoded.get(key)
-        if found is None:
-            value = self._raw[key]
-            if isinstance(value, str):
-                found = unquote(value) if self._encoded and "%" in value else value
-            elif isinstance(value, int | float) and not isinstance(value, bool):
-                found = str(value)
-            else:
-                raise KeyError(key)
-            self._decoded[key] = found
-        return found
+    def _decode_value(self, key: str, value: Any) -> str:
+        if isinstance(value, str):
+            return unquote(value) if self._encoded and "%" in value else value
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return str(value)
+        raise KeyError(key)
 
     def get(self, key: str, default: str = "") -> str:  # type: ignore[override]
         try:
             return self[key]
         except KeyError:
             return default
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._raw)
-
-    def __len__(self) -> int:
-        return len(self._raw)
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._raw
 
 
 def _variables(document: Mapping[str, Any]) -> _Variables:

@@ -255,7 +255,8 @@ def _trunk_rate_query(width: int) -> Query:
 
 _TRUNK_NAME = Query(select(Trunk.name).where(Trunk.id == bindparam("trunk")))
 _seller = aliased(Account)
-_ACCOUNT = Query(
+# An account with its seller's number and rate group: alone, and as the rating select's start.
+_ACCOUNT_SELECT = (
     select(
         Account.number,
         Account.rate_group_id,
@@ -266,6 +267,7 @@ _ACCOUNT = Query(
     .outerjoin(_seller, _seller.id == Account.reseller_id)
     .where(Account.id == bindparam("account"))
 )
+_ACCOUNT = Query(_ACCOUNT_SELECT)
 
 
 async def origination_rate(
@@ -529,18 +531,7 @@ def _call_query(width: int) -> Query:
 
 
 def _call_statement(width: int, probing: bool) -> Select[*tuple[Any, ...]]:
-    account = (
-        select(
-            Account.number,
-            Account.rate_group_id,
-            Account.reseller_id,
-            _seller.number.label("reseller_number"),
-            _seller.rate_group_id.label("reseller_group_id"),
-        )
-        .outerjoin(_seller, _seller.id == Account.reseller_id)
-        .where(Account.id == bindparam("account"))
-        .subquery("account")
-    )
+    account = _ACCOUNT_SELECT.subquery("account")
     level = _probing_level if probing else _listing_level
     customer = level("c", bindparam("account"), _customer, width)
     reseller = level("r", _reseller, _reseller_group, width)

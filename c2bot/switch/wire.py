@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import Any
 from urllib.parse import unquote
 
 # FreeSWITCH's SWITCH_URL_UNSAFE (switch_utils.h); control and non-ASCII bytes are encoded too.
@@ -57,6 +58,36 @@ def first_values(pairs: Iterable[tuple[str, str]]) -> Mapping[str, str]:
     for name, value in pairs:
         result.setdefault(name, value)
     return MappingProxyType(result)
+
+
+class LazyDecoded(Mapping[str, str]):
+    """What FreeSWITCH posts about a channel (a hundred or more URL-encoded fields), each value
+    decoded when first read: a request reads a handful, and decoding them all cost as much as
+    answering. Subclasses say how one raw value decodes."""
+
+    __slots__ = ("_decoded", "_raw")
+
+    def __init__(self, raw: Mapping[str, Any]) -> None:
+        self._raw = raw
+        self._decoded: dict[str, str] = {}
+
+    def _decode_value(self, key: str, value: Any) -> str:
+        raise NotImplementedError
+
+    def __getitem__(self, key: str) -> str:
+        found = self._decoded.get(key)
+        if found is None:
+            found = self._decoded[key] = self._decode_value(key, self._raw[key])
+        return found
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._raw)
+
+    def __len__(self) -> int:
+        return len(self._raw)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._raw
 
 
 @dataclass(frozen=True)
