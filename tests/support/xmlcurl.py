@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import re
 from dataclasses import dataclass
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, quote
 from xml.etree.ElementTree import Element, fromstring
 
 from tests.support.eslpeer import FIXTURES
@@ -32,6 +32,25 @@ class Post:
     @property
     def params(self) -> dict[str, str]:
         return dict(parse_qsl(self.body.decode("latin-1"), keep_blank_values=True))
+
+    def calling(self, number: str, context: str, extra: bytes = b"") -> bytes:
+        """The recorded body, byte for byte but for a call to `number` in `context` (the
+        caller profile's and the hunt's fields alike), with `extra` fields appended."""
+        body = self.body
+        fields = {
+            b"Caller-Destination-Number": number,
+            b"Hunt-Destination-Number": number,
+            b"Caller-Context": context,
+            b"Hunt-Context": context,
+        }
+        for field, value in fields.items():
+            body, replaced = re.subn(
+                rb"(?<=&)" + re.escape(field) + rb"=[^&]*",
+                field + b"=" + quote(value, safe="").encode(),
+                body,
+            )
+            assert replaced == 1, field
+        return body + extra
 
     def to(self, path: str, authorization: str | None = None) -> bytes:
         """The same bytes with our path in the request line (the recorder listened on

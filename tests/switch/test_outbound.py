@@ -16,12 +16,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-import httpx
 import pytest
-from prometheus_client import CollectorRegistry
 from sqlalchemy import event, update
 
-from c2bot.bot.http import build_http_app
 from c2bot.bot.services import Services
 from c2bot.handlers.routetest import RouteTest, explain
 from c2bot.storage.models import (
@@ -37,7 +34,14 @@ from c2bot.storage.models import (
 from c2bot.switch import dialplan, outbound
 from tests.conftest import World
 from tests.support.ratingworld import RatingWorld, add_rating_world, origination
-from tests.switch.test_dialplan import MONDAY_MORNING, SERVED_POST, Served, post_for, read
+from tests.switch.test_dialplan import (
+    MONDAY_MORNING,
+    SERVED_POST,
+    Served,
+    post_dialplan,
+    post_for,
+    read,
+)
 
 CALLER_NUMBER = "+31201234500"
 ALPHA = ["gw-alpha", "gw-alpha2", "gw-alpha3"]
@@ -445,22 +449,8 @@ async def test_directions_of_other_calls(services: Services, out: Out) -> None:
 
 
 async def test_the_recorded_bytes_over_http(services: Services, out: Out) -> None:
-    body = SERVED_POST.body
-    for field in (b"Caller-Destination-Number", b"Hunt-Destination-Number"):
-        body = body.replace(field + b"=7777", field + b"=%2B31612345678")
-    for field in (b"Caller-Context", b"Hunt-Context"):
-        body = body.replace(field + b"=default", field + b"=c2-1001")
-    body += b"&variable_c2_device=1001-100"
-    app = build_http_app(services, None, CollectorRegistry())
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
-        response = await client.post(
-            "/freeswitch/dialplan",
-            content=body,
-            headers={"content-type": "application/x-www-form-urlencoded"},
-        )
-    assert response.status_code == 200
-    served = read(response.content)
+    body = SERVED_POST.calling("+31612345678", "c2-1001", b"&variable_c2_device=1001-100")
+    served = read(await post_dialplan(services, body))
     assert served is not None and served.extension == "c2-1001-out"
     assert served.variables["c2_trunks"] == "alpha,beta"
     assert served.expression == r"^\+31612345678$"
