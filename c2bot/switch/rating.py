@@ -286,19 +286,7 @@ async def origination_rate(
         **_prefix_values(digits),
     }
     found = await read(_origination_query(_width(digits)), values)
-    if not found:
-        return None
-    row = found[0]
-    markup = _money(row.markup) if not row.own else ZERO
-    return Rate(
-        code=row.code,
-        destination=row.destination,
-        connection_cost=with_markup(_money(row.connection_cost), markup),
-        grace_time=row.grace_time,
-        cost_per_minute=with_markup(_money(row.cost_per_minute), markup),
-        initial_increment=_increment(row.initial_increment, row.group_initial),
-        increment=_increment(row.increment, row.group_increment),
-    )
+    return _origination_of(found[0]) if found else None
 
 
 def _money(value: Decimal | int | None) -> Decimal:
@@ -579,7 +567,8 @@ class _Prefixed:
 
 
 def _origination_of(row: Any) -> Rate | None:
-    """`origination_rate`'s answer from one level's columns (None: no rate)."""
+    """A rate from one level's columns (a row of the origination select, or one level of the
+    rating select's); None when that level has no rate."""
     if row.code is None:
         return None
     markup = _money(row.markup) if not row.own else ZERO
