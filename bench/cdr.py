@@ -17,7 +17,6 @@ same run: the difference is what c2bot's intake costs per record.
 from __future__ import annotations
 
 import asyncio
-import multiprocessing
 import random
 import tempfile
 import time
@@ -29,6 +28,7 @@ from bench.dialplan import (
     _cpu_seconds,
     on_each_database,
     post_once,
+    run_against_server,
     serve_bare,
     serve_seeded,
 )
@@ -212,28 +212,7 @@ def _load_main(port: int, server_pid: int, seconds: float, results: Any) -> None
 
 
 def _measure(database_url: str, folder: str, seconds: float) -> dict[str, Any]:
-    from tests.support.net import free_port
-
-    port = free_port()
-    ready = multiprocessing.Event()
-    server = multiprocessing.Process(
-        target=_server_main, args=(database_url, port, ready, folder), daemon=True
-    )
-    server.start()
-    try:
-        if not ready.wait(180):
-            raise RuntimeError("c2bot did not start")
-        results: Any = multiprocessing.Queue()
-        load = multiprocessing.Process(
-            target=_load_main, args=(port, server.pid, seconds, results), daemon=True
-        )
-        load.start()
-        found: dict[str, Any] = results.get(timeout=180)
-        load.join(10)
-        return found
-    finally:
-        server.terminate()
-        server.join(10)
+    return run_against_server(_server_main, database_url, folder, _load_main, seconds)
 
 
 async def _stored(database_url: str) -> int:

@@ -26,6 +26,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -341,35 +342,54 @@ def _percentile(samples: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] * 1000
 
 
-def _measure(database_url: str, folder: str) -> dict[str, Any]:
+def run_against_server(
+    server_main: Callable[..., None],
+    database_url: str,
+    folder: str,
+    load_main: Callable[..., None],
+    *load_args: Any,
+    timeout: float = 180,
+) -> dict[str, Any]:
+    """`server_main(database_url, port, ready, folder)` in a process of its own and, once it is
+    ready, `load_main(port, server_pid, *load_args, results)` in another: what the load put on
+    `results`, with `seeded`, the seconds the server took to be ready."""
     from tests.support.net import free_port
 
     port = free_port()
     ready = multiprocessing.Event()
     server = multiprocessing.Process(
-        target=_server_main, args=(database_url, port, ready, folder), daemon=True
+        target=server_main, args=(database_url, port, ready, folder), daemon=True
     )
+    started = time.perf_counter()
     server.start()
     try:
-        if not ready.wait(120):
+        if not ready.wait(timeout):
             raise RuntimeError("c2bot did not start")
+        seeded = time.perf_counter() - started
         results: Any = multiprocessing.Queue()
         load = multiprocessing.Process(
-            target=_load_main, args=(port, server.pid, results), daemon=True
+            target=load_main, args=(port, server.pid, *load_args, results), daemon=True
         )
         load.start()
-        found: dict[str, Any] = results.get(timeout=120)
+        found: dict[str, Any] = results.get(timeout=timeout)
         load.join(10)
+        found["seeded"] = seeded
         return found
     finally:
         server.terminate()
         server.join(10)
 
 
-async def _answer_cpu(database_url: str, folder: str) -> float:
-    """CPU time of `dialplan.answer` alone per lookup, same mix, one after another, in this
-    process (the server's database as the load left it)."""
-    from datetime import UTC, datetime
+def _measure(database_url: str, folder: str) -> dict[str, Any]:
+    return run_against_server(_server_main, database_url, folder, _load_main)
+
+
+async def answer_cpu(
+    database_url: str, folder: str, requests: list[bytes], now: datetime, warm: int, rounds: int
+) -> float:
+    """CPU time of `dialplan.answer` alone per request, one after another, in this process (the
+    server's database as the load left it): the first `warm` requests to warm up (compiled SQL,
+    prepared statements, holiday calendars), then all of them `rounds` times, timed."""
     from urllib.parse import parse_qsl
 
     from c2bot.config.settings import load_settings
@@ -384,17 +404,23 @@ async def _answer_cpu(database_url: str, folder: str) -> float:
     )
     engine = create_engine(database_url)
     sessions = session_factory(engine)
-    forms = [dict(parse_qsl(r.partition(b"\r\n\r\n")[2].decode("latin-1"))) for r in _requests(0)]
-    now = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)  # a Monday morning: offices are open
+    forms = [dict(parse_qsl(r.partition(b"\r\n\r\n")[2].decode("latin-1"))) for r in requests]
     try:
-        for params in forms:  # warm: compiled SQL, prepared statements, holiday calendars
+        for params in forms[:warm]:
             await dialplan.answer(sessions, settings, params, now)
         started = time.process_time()
-        for params in forms * 2:
+        for params in forms * rounds:
             await dialplan.answer(sessions, settings, params, now)
-        return (time.process_time() - started) / (len(forms) * 2)
+        return (time.process_time() - started) / (len(forms) * rounds)
     finally:
         await engine.dispose()
+
+
+async def _answer_cpu(database_url: str, folder: str) -> float:
+    """The dialplan alone per lookup, same mix."""
+    monday = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)  # a Monday morning: offices are open
+    requests = _requests(0)
+    return await answer_cpu(database_url, folder, requests, monday, len(requests), 2)
 
 
 async def _pg_schema() -> tuple[str, str] | None:

@@ -21,10 +21,7 @@ mod_xml_curl does), from 50 concurrent connections, as bench.dialplan does:
 from __future__ import annotations
 
 import asyncio
-import multiprocessing
 import random
-import time
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -244,62 +241,14 @@ def _load_main(port: int, server_pid: int, results: Any) -> None:
 
 
 def _measure(database_url: str, folder: str) -> dict[str, Any]:
-    from tests.support.net import free_port
-
-    port = free_port()
-    ready = multiprocessing.Event()
-    server = multiprocessing.Process(
-        target=_server_main, args=(database_url, port, ready, folder), daemon=True
-    )
-    started = time.perf_counter()
-    server.start()
-    try:
-        if not ready.wait(180):
-            raise RuntimeError("c2bot did not start")
-        seeded = time.perf_counter() - started
-        results: Any = multiprocessing.Queue()
-        load = multiprocessing.Process(
-            target=_load_main, args=(port, server.pid, results), daemon=True
-        )
-        load.start()
-        found: dict[str, Any] = results.get(timeout=120)
-        load.join(10)
-        found["seeded"] = seeded
-        return found
-    finally:
-        server.terminate()
-        server.join(10)
+    return paced_by.run_against_server(_server_main, database_url, folder, _load_main)
 
 
 async def _answer_cpu(database_url: str, folder: str) -> float:
-    """CPU time of `dialplan.answer` alone per call out, one after another, in this process
-    (the server's database as the load left it): what the plan costs without HTTP."""
+    """The plan alone per call out, without HTTP."""
     from datetime import UTC, datetime
-    from urllib.parse import parse_qsl
 
-    from c2bot.config.settings import load_settings
-    from c2bot.storage.db import create_engine, session_factory
-    from c2bot.switch import dialplan
-
-    settings = load_settings(
-        C2_DATABASE_URL=database_url,
-        C2_SECRET_KEY="bench",
-        C2_RECORDINGS_DIR=str(Path(folder) / "recordings"),
-        C2_FAX_SPOOL=str(Path(folder) / "fax"),
-    )
-    engine = create_engine(database_url)
-    sessions = session_factory(engine)
-    forms = [dict(parse_qsl(r.partition(b"\r\n\r\n")[2].decode("latin-1"))) for r in _requests(0)]
-    now = datetime.now(UTC)
-    try:
-        for params in forms[:300]:  # warm: compiled SQL, prepared statements
-            await dialplan.answer(sessions, settings, params, now)
-        started = time.process_time()
-        for params in forms:
-            await dialplan.answer(sessions, settings, params, now)
-        return (time.process_time() - started) / len(forms)
-    finally:
-        await engine.dispose()
+    return await paced_by.answer_cpu(database_url, folder, _requests(0), datetime.now(UTC), 300, 1)
 
 
 async def _figures(label: str, database_url: str, folder: str) -> str:
