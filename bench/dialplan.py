@@ -29,7 +29,6 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 CONCURRENCY = 50
 PACED_RATE = 500  # lookups a second, over all connections
@@ -225,24 +224,26 @@ def _requests(port: int) -> list[bytes]:
     from tests.support.xmlcurl import recorded_posts
 
     post = recorded_posts("xml_curl_dialplan.txt")[1]
-    body = post.body.replace(b"Context=default", b"Context=public")
     out = []
     for kind in range(len(FORWARDS)):
         for account in range(ACCOUNTS):
-            number = quote(did_of(account, kind), safe="").encode()
-            swapped = body.replace(b"Destination-Number=7777", b"Destination-Number=" + number)
-            head = (
-                "POST /freeswitch/dialplan HTTP/1.1\r\n"
-                f"Host: 127.0.0.1:{port}\r\n"
-                "User-Agent: freeswitch-xml/1.0\r\n"
-                "Accept: */*\r\n"
-                f"Content-Length: {len(swapped)}\r\n"
-                "Content-Type: application/x-www-form-urlencoded\r\n\r\n"
-            )
-            out.append(head.encode() + swapped)
+            out.append(dialplan_request(port, post.calling(did_of(account, kind), "public")))
     order = list(range(len(out)))
     order.sort(key=lambda i: (i * 7919) % len(out))
     return [out[i] for i in order]
+
+
+def dialplan_request(port: int, body: bytes) -> bytes:
+    """A dialplan lookup as mod_xml_curl posts it: its headers, then `body`."""
+    head = (
+        "POST /freeswitch/dialplan HTTP/1.1\r\n"
+        f"Host: 127.0.0.1:{port}\r\n"
+        "User-Agent: freeswitch-xml/1.0\r\n"
+        "Accept: */*\r\n"
+        f"Content-Length: {len(body)}\r\n"
+        "Content-Type: application/x-www-form-urlencoded\r\n\r\n"
+    )
+    return head.encode() + body
 
 
 async def post_once(port: int, request: bytes, what: str = "lookup") -> bytes:

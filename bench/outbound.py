@@ -177,7 +177,7 @@ def _requests(port: int, count: int = 3000) -> list[bytes]:
     prefix (national, international or E.164, as phones dial)."""
     from tests.support.xmlcurl import recorded_posts
 
-    body = recorded_posts("xml_curl_dialplan.txt")[1].body
+    post = recorded_posts("xml_curl_dialplan.txt")[1]
     rng = random.Random(5)
     codes = _codes()
     accounts = _accounts()
@@ -190,23 +190,9 @@ def _requests(port: int, count: int = 3000) -> list[bytes]:
             number = "0" + digits[2:]
         else:
             number = ("00" if n % 3 == 1 else "+") + digits
-        swapped = body.replace(b"Destination-Number=7777", b"Destination-Number=" + _q(number))
-        swapped = swapped.replace(b"Context=default", b"Context=c2-" + _q(account))
-        swapped += b"&variable_c2_device=" + _q(f"{account}-100")
-        head = (
-            "POST /freeswitch/dialplan HTTP/1.1\r\n"
-            f"Host: 127.0.0.1:{port}\r\n"
-            "User-Agent: freeswitch-xml/1.0\r\n"
-            "Accept: */*\r\n"
-            f"Content-Length: {len(swapped)}\r\n"
-            "Content-Type: application/x-www-form-urlencoded\r\n\r\n"
-        )
-        out.append(head.encode() + swapped)
+        device = b"&variable_c2_device=" + quote(f"{account}-100", safe="").encode()
+        out.append(paced_by.dialplan_request(port, post.calling(number, f"c2-{account}", device)))
     return out
-
-
-def _q(text: str) -> bytes:
-    return quote(text, safe="").encode()
 
 
 async def _check(port: int, requests: list[bytes]) -> None:
