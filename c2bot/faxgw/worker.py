@@ -394,10 +394,9 @@ class FaxWorker:
         one request (a fax to several numbers) in this process render it once: the others wait
         for the first and use its pages."""
         async with self.sessions() as session:
-            job = await session.get(FaxJob, job_id)
-            if job is None:
-                return None
-            request_id = job.request_id
+            request_id = await session.scalar(select(FaxJob.request_id).where(FaxJob.id == job_id))
+        if request_id is None:
+            return None
         lock = self.render_locks.get(request_id)
         if lock is None:
             lock = self.render_locks[request_id] = asyncio.Lock()
